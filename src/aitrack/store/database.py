@@ -1,0 +1,294 @@
+"""One connection to SQLite or PostgreSQL behind a small shim for their few differences.
+
+SQL in aitrack is written once, with `?` placeholders, and runs on both. The shim covers
+placeholders, transactions (SQLite `BEGIN IMMEDIATE`, PostgreSQL advisory locks), numeric
+types coming back from PostgreSQL, and case-insensitive matching.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from aitrack.errors import StoreError
+
+Row = dict[str, Any]
+
+
+class Database:
+    """A thread-safe connection; every write runs in `transaction()`."""
+
+    dialect: str = ""
+    location: str = ""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._depth = 0
+
+    # -- reading -----------------------------------------------------------------------------
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def query_one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.query_one(sql, params)
+        return None if row is None else next(iter(row.values()))
+
+    # -- writing -----------------------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; returns the number of rows it changed."""
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    @contextmanager
+    def transaction(self, lock: str | None = None) -> Iterator[Database]:
+        """A write transaction. `lock` names a resource (e.g. a lane) serialised across processes."""
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self
+                finally:
+                    self._depth -= 1
+                return
+            self._begin(lock)
+            self._depth = 1
+            try:
+                yield self
+            except BaseException:
+                self._depth = 0
+                self._rollback()
+                raise
+            self._depth = 0
+            self._commit()
+
+    def _begin(self, lock: str | None) -> None:
+        raise NotImplementedError
+
+    def _commit(self) -> None:
+        raise NotImplementedError
+
+    def _rollback(self) -> None:
+        raise NotImplementedError
+
+    # -- dialect pieces ----------------------------------------------------------------------
+    def ilike(self, column: str) -> str:
+        """A case-insensitive LIKE on column with one `?` pattern parameter."""
+        return f"{column} LIKE ? ESCAPE '\\'"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"max({a}, {b})"
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def table_names(self) -> set[str]:
+        raise NotImplementedError
+
+
+def like_pattern(text: str, *, prefix: bool = False) -> str:
+    """Escape LIKE wildcards in user text; contains-match unless prefix."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"{escaped}%" if prefix else f"%{escaped}%"
+
+
+class SqliteDatabase(Database):
+    """The embedded default: one file, WAL, busy timeout, `BEGIN IMMEDIATE` per write."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.location = str(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data directory {path.parent}: {exc}") from None
+        try:
+            self._conn = sqlite3.connect(
+                str(path), timeout=60.0, isolation_level=None, check_same_thread=False
+            )
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA busy_timeout=60000")
+            mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode != "wal":
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"{path} is not a usable SQLite database ({exc}); it was left untouched. "
+                "Move it aside or point AITRACK_DATABASE_URL at another file."
+            ) from None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._lock:
+            try:
+                cur = self._conn.execute(sql, tuple(params))
+                return [dict(r) for r in cur.fetchall()]
+            except sqlite3.DatabaseError as exc:
+                raise _sqlite_error(self.path, exc) from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, tuple(params)).rowcount
+            except sqlite3.IntegrityError:
+                raise
+            except sqlite3.DatabaseError as exc:
+                raise _sqlite_error(self.path, exc) from exc
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._lock:
+            self._conn.executemany(sql, rows)
+
+    def executescript(self, sql: str) -> None:
+        with self._lock:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    self._conn.execute(statement)
+
+    def _begin(self, lock: str | None) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise _sqlite_error(self.path, exc) from exc
+
+    def _commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def table_names(self) -> set[str]:
+        rows = self.query("SELECT name FROM sqlite_master WHERE type='table'")
+        return {r["name"] for r in rows}
+
+
+def _sqlite_error(path: Path, exc: sqlite3.DatabaseError) -> Exception:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreError(f"the database {path} stayed locked by another process; try again")
+    if isinstance(exc, sqlite3.OperationalError) and "no such" not in text:
+        return StoreError(f"the database {path} failed: {text}")
+    if "malformed" in text or "not a database" in text:
+        return StoreError(
+            f"{path} is corrupt ({text}); it was left untouched. Restore a backup or move it aside."
+        )
+    return exc
+
+
+class PostgresDatabase(Database):
+    """Team mode. Same SQL, `%s` placeholders, advisory locks for serialised writes."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        import psycopg
+        from psycopg.rows import dict_row
+
+        self._psycopg = psycopg
+        self.location = _redact(url)
+        try:
+            self._conn = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL at {self.location}: {exc}") from None
+
+    @staticmethod
+    def _sql(sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._lock:
+            with self._conn.cursor() as cur:
+                cur.execute(self._sql(sql), tuple(params))
+                rows = cur.fetchall() if cur.description else []
+        return [{k: _plain(v) for k, v in r.items()} for r in rows]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            return cur.rowcount
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._lock, self._conn.cursor() as cur:
+            cur.executemany(self._sql(sql), rows)
+
+    def executescript(self, sql: str) -> None:
+        with self._lock, self._conn.cursor() as cur:
+            for statement in sql.split(";"):
+                if statement.strip():
+                    cur.execute(statement.replace("%", "%%"))
+
+    def _begin(self, lock: str | None) -> None:
+        self._conn.execute("BEGIN")
+        if lock is not None:
+            self._conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lock,))
+
+    def _commit(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._conn.execute("ROLLBACK")
+
+    def ilike(self, column: str) -> str:
+        return f"{column} ILIKE ? ESCAPE '\\'"
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})"
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def table_names(self) -> set[str]:
+        rows = self.query(
+            "SELECT table_name AS name FROM information_schema.tables "
+            "WHERE table_schema = current_schema()"
+        )
+        return {r["name"] for r in rows}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}@{host}"
+    return url
+
+
+def connect(url: str) -> Database:
+    """A Database for a URL: postgresql://… or postgres://…, sqlite:///path, or a file path."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url)
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(Path(url[len("sqlite:///") - 1 :]).expanduser())
+    if "://" in url:
+        raise StoreError(
+            f"unsupported database URL {_redact(url)}: use a file path, sqlite:///path "
+            "or postgresql://user@host/db"
+        )
+    return SqliteDatabase(Path(url).expanduser())
