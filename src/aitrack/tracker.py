@@ -31,6 +31,14 @@ from aitrack.vocab import (
 
 FOREGROUND, BACKGROUND = "foreground", "background"
 
+# What is captured when a session ends, for every interface: "module:function(tracker, session)".
+# Each runs after the session is closed; a failure is logged to the data dir, never raised,
+# so ending a session always works.
+END_CAPTURES: tuple[str, ...] = (
+    "aitrack.gitcapture:capture_session_git",
+    "aitrack.code_metrics_capture:measure_session",
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Closed:
@@ -179,7 +187,26 @@ class Tracker:
                 final_estimate_minutes,
                 git_head,
             )
+        ended = self.get_session(session["id"])
+        self.run_end_captures(ended)
         return self.get_session(session["id"])
+
+    def run_end_captures(self, session: Row) -> None:
+        """Run END_CAPTURES for a closed session (git changes, code metrics)."""
+        import importlib
+
+        for target in END_CAPTURES:
+            module_name, func_name = target.split(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name:
+                    continue  # that capture is not part of this build
+                raise
+            try:
+                getattr(module, func_name)(self, session)
+            except Exception as exc:  # noqa: BLE001 - a capture must never lose the session end
+                log_internal_error(f"{target} failed for session {session['id']}", exc)
 
     def _pick_active(self, session_id: str | None, lane: str | None) -> Row:
         if session_id:
@@ -348,6 +375,93 @@ class Tracker:
         if status != "active":
             raise Conflict(f"session {ids.short(session_id)} ended meanwhile; nothing was logged")
 
+    # -- runs and tool calls (agent turns, `aitrack run` commands) ----------------------------
+    def open_run(
+        self,
+        session_id: str,
+        *,
+        prompt: str | None = None,
+        external_id: str | None = None,
+        command: str | None = None,
+        at_ms: int | None = None,
+    ) -> Row:
+        """Open a run in a session, closing the session's previous open run at this time.
+
+        With an external_id already recorded in the session, returns that run unchanged."""
+        session = self.resolve_session(session_id)
+        at = now_ms() if at_ms is None else at_ms
+        with self.db.transaction():
+            if external_id:
+                existing = self.records.run_by_external_id(session["id"], external_id)
+                if existing:
+                    return existing
+            previous = self.records.open_run(session["id"])
+            if previous:
+                self.records.update_run(
+                    previous["id"], {"status": "completed", "ended_at": max(at, previous["started_at"])}
+                )
+            row = {
+                "id": ids.new_id(),
+                "session_id": session["id"],
+                "external_id": external_id,
+                "started_at": at,
+                "prompt": prompt,
+                "command": command,
+                "status": "active",
+            }
+            self.records.insert_run(row)
+            self.records.touch_session(session["id"], at)
+        return row
+
+    def close_run(
+        self, run_id: str, *, exit_code: int | None = None, status: str = "completed",
+        at_ms: int | None = None,
+    ) -> Row:
+        """Close a run (idempotent: a closed run keeps its first end)."""
+        run = self.resolve_run(run_id)
+        at = now_ms() if at_ms is None else at_ms
+        with self.db.transaction():
+            if run["status"] == "active":
+                values: dict[str, Any] = {"status": status, "ended_at": max(at, run["started_at"])}
+                if exit_code is not None:
+                    values["exit_code"] = exit_code
+                self.records.update_run(run["id"], values)
+                self.records.touch_session(run["session_id"], at)
+        return self.records.get_run(run["id"]) or run
+
+    def record_tool_call(
+        self,
+        session_id: str,
+        name: str,
+        *,
+        run_id: str | None = None,
+        external_id: str | None = None,
+        ok: bool | None = None,
+        duration_ms: int | None = None,
+        at_ms: int | None = None,
+    ) -> Row:
+        """Record one tool the agent used (idempotent on external_id within the session)."""
+        name = check_text("tool name", name, max_len=500)
+        session = self.resolve_session(session_id)
+        at = now_ms() if at_ms is None else at_ms
+        if run_id is None:
+            open_run = self.records.open_run(session["id"])
+            run_id = open_run["id"] if open_run else None
+        row = {
+            "id": ids.new_id(),
+            "session_id": session["id"],
+            "run_id": run_id,
+            "external_id": external_id,
+            "ts": at,
+            "name": name,
+            "duration_ms": duration_ms,
+            "ok": None if ok is None else int(ok),
+        }
+        with self.db.transaction():
+            self.records.insert_tool_call(row)
+            self.records.touch_session(session["id"], at)
+        return row
+
     # -- lookups -----------------------------------------------------------------------------
     def resolve_session(self, id_or_prefix: str) -> Row:
         """A session by full id or unique prefix.
@@ -444,3 +558,19 @@ class Tracker:
                 }
             )
         return out
+
+
+def log_internal_error(context: str, exc: BaseException) -> None:
+    """Append an internal error with its traceback to errors.log in the data dir."""
+    import traceback
+
+    from aitrack.settings import data_dir
+
+    try:
+        path = data_dir() / "errors.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            f.write(f"--- {now_ms()} {context}\n")
+            f.write("".join(traceback.format_exception(exc)))
+    except OSError:
+        pass
