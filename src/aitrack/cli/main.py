@@ -25,12 +25,41 @@ COMMANDS = {
     "stats": "aitrack.cli.reports:stats",
     "report": "aitrack.cli.reports:report",
     "export": "aitrack.cli.reports:export",
+    # MCP server, code metrics, installing into the user's tools (cli/server.py, cli/install.py)
+    "server": "aitrack.cli.server:server",
+    "mcp": "aitrack.cli.server:mcp",
+    "metrics": "aitrack.cli.server:metrics",
+    "install": "aitrack.cli.install:install",
+    "uninstall": "aitrack.cli.install:uninstall",
+    "service": "aitrack.cli.install:service",
+    # spend: proxy, run wrapper, pricing, budgets, manual usage (cli/spend.py)
+    "proxy": "aitrack.cli.spend:proxy",
+    "run": "aitrack.cli.spend:run",
+    "pricing": "aitrack.cli.spend:pricing",
+    "budget": "aitrack.cli.spend:budget",
+    "log-ai": "aitrack.cli.spend:log_ai",
+    "git": "aitrack.cli.spend:git",
+    # coding agents: hooks, transcript and seed imports, usage reports (cli/agents.py)
+    "hook": "aitrack.cli.agents:hook",
+    "import": "aitrack.cli.agents:import_",
+    "usage": "aitrack.cli.agents:usage",
+    "runs": "aitrack.cli.agents:runs",
+    "close-idle": "aitrack.cli.agents:close_idle",
+    # web dashboard and REST API (cli/dashboard.py)
+    "dashboard": "aitrack.cli.dashboard:dashboard",
 }
 
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(COMMANDS) | set(self.commands))
+        return sorted(n for n in set(COMMANDS) | set(self.commands) if self._available(n))
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        import importlib.util
+
+        target = COMMANDS.get(name)
+        return target is None or importlib.util.find_spec(target.split(":")[0]) is not None
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in self.commands:
