@@ -12,6 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .
+	$(PY) -m compileall -q src >/dev/null
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed

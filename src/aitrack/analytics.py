@@ -39,7 +39,9 @@ def roi(totals: Row, api_cost_usd: float, settings: Settings) -> dict[str, Any]:
         "ai_assisted_cost": round(ai_cost, 2),
         "cost_saved": round(saved, 2),
         "roi_percentage": round(saved / human_cost * 100, 1) if human_cost else 0.0,
-        "productivity_multiplier": round(estimate_hours / tracked_hours, 2) if tracked_hours else 0.0,
+        "productivity_multiplier": round(estimate_hours / tracked_hours, 2)
+        if tracked_hours
+        else 0.0,
         "rates": {
             "human_hourly_rate": settings.human_hourly_rate,
             "ai_monthly_cost": settings.ai_monthly_cost,
@@ -62,8 +64,11 @@ def session_summary(session: Row, api_calls: list[Row], settings: Settings) -> d
     tokens = 0
     for c in api_calls:
         total = (
-            c["input_tokens"] + c["output_tokens"] + c["cache_read_tokens"]
-            + c["cache_write_5m_tokens"] + c["cache_write_1h_tokens"]
+            c["input_tokens"]
+            + c["output_tokens"]
+            + c["cache_read_tokens"]
+            + c["cache_write_5m_tokens"]
+            + c["cache_write_1h_tokens"]
         )
         tokens += total
         models[c["model"]] += total
@@ -91,8 +96,9 @@ def session_summary(session: Row, api_calls: list[Row], settings: Settings) -> d
     }
 
 
-def by_local_day(rows: list[Row], tz: str | None, bucket_ms: int = 900_000,
-                 key: str | None = None) -> dict[str, dict[str, Any]]:
+def by_local_day(
+    rows: list[Row], tz: str | None, bucket_ms: int = 900_000, key: str | None = None
+) -> dict[str, dict[str, Any]]:
     """Fold 15-minute UTC bucket rows into local calendar days (optionally split by key)."""
     tzinfo = zone(tz)
     days: dict[str, dict[str, Any]] = {}
@@ -111,16 +117,23 @@ def average_rating(rating_sum: float, count: float) -> float:
     return round(rating_sum / count, 2) if count else 0.0
 
 
-def overview(store: Store, settings: Settings, filters: dict[str, Any] | None = None,
-             tz: str | None = None) -> dict[str, Any]:
-    """Everything `stats`, `report` and the dashboard's overview show, for the filters."""
+def overview(
+    store: Store,
+    settings: Settings,
+    filters: dict[str, Any] | None = None,
+    tz: str | None = None,
+    groups: tuple[str, ...] = ("task_type",),
+    per_day: bool = False,
+) -> dict[str, Any]:
+    """What `stats`, `report` and the dashboard's overview show, for the filters: groupings
+    by the given dimensions (task_type, model, repo, agent, …) and optionally per local day."""
     agg = store.aggregates
     totals = agg.session_totals(filters)
     api = agg.api_totals(filters)
     roi_api = agg.api_totals(filters, roi_only=True)
-    groups = {}
-    for dim in ("task_type", "model", "repo", "agent"):
-        groups[dim] = [
+    by: dict[str, list[dict[str, Any]]] = {}
+    for dim in groups:
+        by[dim] = [
             {
                 "key": g["key"],
                 "sessions": g["sessions"],
@@ -133,7 +146,7 @@ def overview(store: Store, settings: Settings, filters: dict[str, Any] | None = 
             }
             for g in agg.grouped(dim, filters)
         ]
-    per_day = by_local_day(agg.sessions_by_bucket(filters), tz)
+    days = by_local_day(agg.sessions_by_bucket(filters), tz) if per_day else {}
     return {
         "sessions": {
             "total": totals["sessions"],
@@ -147,12 +160,17 @@ def overview(store: Store, settings: Settings, filters: dict[str, Any] | None = 
         },
         "interactions": totals["interactions"],
         "average_rating": average_rating(totals["rating_sum"], totals["interactions"]),
-        "effectiveness": agg.effectiveness_distribution(filters),
+        "effectiveness": {n: int(totals[f"rating_{n}"]) for n in range(1, 6)},
         "issues": agg.issue_summary(filters),
-        "gaps": agg.session_gaps(filters),
+        "gaps": {
+            "gaps": totals["gaps"],
+            "avg_gap_ms": totals["gap_sum_ms"] / totals["gaps"] if totals["gaps"] else 0,
+            "max_gap_ms": totals["max_gap_ms"],
+            "long_gaps": totals["long_gaps"],
+        },
         "api": api,
         "roi": roi(totals, float(roi_api["cost_usd"] or 0.0), settings),
-        "by": groups,
+        "by": by,
         "per_day": [
             {
                 "day": day,
@@ -164,7 +182,7 @@ def overview(store: Store, settings: Settings, filters: dict[str, Any] | None = 
                 "partial": d.get("partial", 0),
                 "failed": d.get("failed", 0),
             }
-            for day, d in per_day.items()
+            for day, d in days.items()
         ],
         "code": agg.code_metrics_summary(filters),
         "changes": agg.change_totals(filters),
@@ -231,7 +249,7 @@ def report_text(data: dict[str, Any]) -> str:
             f"{api['cache_write_tokens']:,})",
             f"  • Cost: ${api['cost_usd']:,.2f}",
         ]
-    by_type = data["by"]["task_type"]
+    by_type = data["by"].get("task_type", [])
     if by_type:
         lines += ["", "🧩 BY TASK TYPE"]
         for g in by_type[:10]:

@@ -118,7 +118,9 @@ class Tracker:
         }
         with self.db.transaction(lock=f"lane:{lane}"):
             closed = [
-                self._close(prev, start, "partial", "auto-closed: a new session started in its lane")
+                self._close(
+                    prev, start, "partial", "auto-closed: a new session started in its lane"
+                )
                 for prev in self.records.active_sessions(lane)
             ]
             self.records.insert_session(row)
@@ -224,7 +226,9 @@ class Tracker:
             raise NotFound("no active session: start one with `aitrack start NAME`")
         if len(active) > 1:
             listed = ", ".join(f"{ids.short(s['id'])} ({s['name']})" for s in active[:5])
-            raise Conflict(f"{len(active)} sessions are active: name one with --session-id: {listed}")
+            raise Conflict(
+                f"{len(active)} sessions are active: name one with --session-id: {listed}"
+            )
         return active[0]
 
     def active_session(self, session_id: str | None = None, lane: str | None = None) -> Row:
@@ -333,9 +337,7 @@ class Tracker:
     def add_note(self, message: str, session_id: str | None = None, lane: str | None = None) -> Row:
         """Annotate a session (the given one, else the active one)."""
         message = check_text("note", message)
-        session = (
-            self.resolve_session(session_id) if session_id else self._pick_active(None, lane)
-        )
+        session = self.resolve_session(session_id) if session_id else self._pick_active(None, lane)
         row = {"id": ids.new_id(), "session_id": session["id"], "ts": now_ms(), "message": message}
         with self.db.transaction():
             self.records.insert_note(row)
@@ -398,7 +400,8 @@ class Tracker:
             previous = self.records.open_run(session["id"])
             if previous:
                 self.records.update_run(
-                    previous["id"], {"status": "completed", "ended_at": max(at, previous["started_at"])}
+                    previous["id"],
+                    {"status": "completed", "ended_at": max(at, previous["started_at"])},
                 )
             row = {
                 "id": ids.new_id(),
@@ -414,7 +417,11 @@ class Tracker:
         return row
 
     def close_run(
-        self, run_id: str, *, exit_code: int | None = None, status: str = "completed",
+        self,
+        run_id: str,
+        *,
+        exit_code: int | None = None,
+        status: str = "completed",
         at_ms: int | None = None,
     ) -> Row:
         """Close a run (idempotent: a closed run keeps its first end)."""
@@ -528,9 +535,14 @@ class Tracker:
         detail["summary"] = analytics.session_summary(session, detail["api_calls"], self.settings)
         return detail
 
-    def list_sessions(self, filters: dict[str, Any] | None = None, limit: int = 20,
-                      offset: int = 0, order: str = "start_time",
-                      descending: bool = True) -> list[dict[str, Any]]:
+    def list_sessions(
+        self,
+        filters: dict[str, Any] | None = None,
+        limit: int = 20,
+        offset: int = 0,
+        order: str = "start_time",
+        descending: bool = True,
+    ) -> list[dict[str, Any]]:
         """Sessions matching filters with per-session tokens, cost, files and commits."""
         if limit < 1 or limit > 100_000:
             raise InvalidValue("limit must be between 1 and 100000")

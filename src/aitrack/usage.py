@@ -29,7 +29,10 @@ def user_prices(tracker: Tracker) -> dict[str, Any]:
     rows = tracker.db.query("SELECT * FROM user_prices")
     return {
         r["model"]: UserPrice(
-            r["model"], r["input_mtok"], r["output_mtok"], r["cache_read_mtok"],
+            r["model"],
+            r["input_mtok"],
+            r["output_mtok"],
+            r["cache_read_mtok"],
             r["cache_write_mtok"],
         )
         for r in rows

@@ -34,12 +34,7 @@ def check_choice(kind: str, value: object, allowed: tuple[str, ...]) -> str:
 
 def check_rating(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        elif isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise InvalidValue(f"rating must be a whole number from 1 to 5, not {value!r}")
+        raise InvalidValue(f"rating must be a whole number from 1 to 5, not {value!r}")
     if not RATING_MIN <= value <= RATING_MAX:
         raise InvalidValue(f"rating {value} is out of range: use a whole number from 1 to 5")
     return value

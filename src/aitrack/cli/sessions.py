@@ -26,22 +26,49 @@ from aitrack.vocab import ESTIMATE_SOURCES, OUTCOMES, SEVERITIES, TASK_TYPES
 @click.command()
 @click.argument("description", required=False)
 @click.option("--name", help="Session name (or give it as the argument).")
-@click.option("--type", "task_type", type=click.Choice(TASK_TYPES), default="general",
-              show_default=True, help="Kind of task.")
+@click.option(
+    "--type",
+    "task_type",
+    type=click.Choice(TASK_TYPES),
+    default="general",
+    show_default=True,
+    help="Kind of task.",
+)
 @click.option("--model", help="Main AI model used, e.g. claude-sonnet-4-5.")
 @click.option("--mins", type=click.FloatRange(min=0), help="Human time estimate in minutes.")
-@click.option("--source", "estimate_source", type=click.Choice(ESTIMATE_SOURCES),
-              default=None, help="Where the estimate comes from (default manual with --mins).")
+@click.option(
+    "--source",
+    "estimate_source",
+    type=click.Choice(ESTIMATE_SOURCES),
+    default=None,
+    help="Where the estimate comes from (default manual with --mins).",
+)
 @click.option("--context", help="Free text about the task.")
 @lane_option
-@click.option("--repo", type=click.Path(file_okay=False), help="Repository path "
-              "(default: the git repository around the current directory).")
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False),
+    help="Repository path (default: the git repository around the current directory).",
+)
 @click.option("--agent", help="Agent doing the work (claude-code, codex, copilot, …).")
 @click.option("--developer", default=None, help="Who is working (default $AITRACK_DEVELOPER).")
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="Tag; repeatable.")
 @json_option
-def start(description, name, task_type, model, mins, estimate_source, context, lane, repo,
-          agent, developer, tags, as_json):
+def start(
+    description,
+    name,
+    task_type,
+    model,
+    mins,
+    estimate_source,
+    context,
+    lane,
+    repo,
+    agent,
+    developer,
+    tags,
+    as_json,
+):
     """Start a session and print its id. Closes the lane's active session as partial.
 
     \b
@@ -97,8 +124,13 @@ def _user() -> str | None:
 @click.option("--prompt", required=True, help="What was asked.")
 @click.option("--summary", required=True, help="What the AI answered, in short.")
 @click.option("--rating", required=True, type=int, help="Effectiveness 1 (useless) to 5 (perfect).")
-@click.option("--iterations", type=int, default=1, show_default=True,
-              help="Tries it took to get a usable answer.")
+@click.option(
+    "--iterations",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Tries it took to get a usable answer.",
+)
 @click.option("--tools", default="", help="Comma-separated tools used.")
 @json_option
 def log(session_id, prompt, summary, rating, iterations, tools, as_json):
@@ -120,8 +152,12 @@ def log(session_id, prompt, summary, rating, iterations, tools, as_json):
 
 @click.command()
 @click.option("--session-id", required=True, help="Session id or unique prefix.")
-@click.option("--type", "issue_type", required=True,
-              help="Kind of problem, e.g. hallucination, wrong_api, incorrect_output.")
+@click.option(
+    "--type",
+    "issue_type",
+    required=True,
+    help="Kind of problem, e.g. hallucination, wrong_api, incorrect_output.",
+)
 @click.option("--desc", required=True, help="What went wrong.")
 @click.option("--severity", required=True, type=click.Choice(SEVERITIES))
 @json_option
@@ -139,8 +175,12 @@ def flag(session_id, issue_type, desc, severity, as_json):
 @click.option("--session-id", default=None, help="Session id or prefix (default: the active one).")
 @click.option("--outcome", type=click.Choice(OUTCOMES), default="success", show_default=True)
 @click.option("-n", "--notes", default=None, help="Notes to keep with the session.")
-@click.option("--final-estimate", type=click.FloatRange(min=0), default=None,
-              help="Revised human estimate in minutes.")
+@click.option(
+    "--final-estimate",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Revised human estimate in minutes.",
+)
 @lane_option
 @json_option
 def end(session_id, outcome, notes, final_estimate, lane, as_json):
@@ -185,8 +225,15 @@ def active(as_json):
         table(
             ["id", "name", "lane", "type", "started", "elapsed", "repo"],
             [
-                [s["short_id"], s["name"], s["lane"], s["task_type"], s["start_time"],
-                 format_duration(s["duration_minutes"]), s["repo_path"]]
+                [
+                    s["short_id"],
+                    s["name"],
+                    s["lane"],
+                    s["task_type"],
+                    s["start_time"],
+                    format_duration(s["duration_minutes"]),
+                    s["repo_path"],
+                ]
                 for s in sessions
             ],
         )
@@ -248,10 +295,17 @@ def list_(limit, repo, since, outcome, agent, tag, active_only, as_json):
         table(
             ["id", "name", "type", "outcome", "duration", "rating", "files", "tokens", "cost"],
             [
-                [s["short_id"], s["name"], s["task_type"], s["outcome"] or s["status"],
-                 format_duration(s["duration_minutes"]), s["average_rating"] or "-",
-                 s["files_changed"], f"{s['tokens']:,}", money(s["cost_usd"])
-                 if s["api_calls"] else "-"]
+                [
+                    s["short_id"],
+                    s["name"],
+                    s["task_type"],
+                    s["outcome"] or s["status"],
+                    format_duration(s["duration_minutes"]),
+                    s["average_rating"] or "-",
+                    s["files_changed"],
+                    f"{s['tokens']:,}",
+                    money(s["cost_usd"]) if s["api_calls"] else "-",
+                ]
                 for s in sessions
             ],
             title="Recent sessions",
@@ -287,14 +341,19 @@ def show(session_id, files, commits, as_json):
                 ("Model", s["model"]),
                 ("Started", s["start_time"]),
                 ("Ended", s["end_time"]),
-                ("Duration", format_duration(summary["duration_minutes"])
-                 + (" (capped)" if s["capped"] else "")),
+                (
+                    "Duration",
+                    format_duration(summary["duration_minutes"])
+                    + (" (capped)" if s["capped"] else ""),
+                ),
                 ("Estimate", format_duration(s["final_estimate_minutes"] or s["estimate_minutes"])),
                 ("Repository", s["repo_path"]),
                 ("Branch", s["branch"]),
                 ("Lane", s["lane"]),
-                ("Interactions", f"{summary['interactions']} (avg rating "
-                 f"{summary['average_rating'] or '-'})"),
+                (
+                    "Interactions",
+                    f"{summary['interactions']} (avg rating {summary['average_rating'] or '-'})",
+                ),
                 ("Issues", summary["issues"]),
                 ("Files changed", len(s["changes"])),
                 ("Commits", len(s["commits"])),
@@ -308,13 +367,20 @@ def show(session_id, files, commits, as_json):
             title=f"Session: {s['name']}",
         )
         if files and s["changes"]:
-            table(["file", "change", "+", "-"],
-                  [[c["path"], c["change_type"], c["lines_added"], c["lines_removed"]]
-                   for c in s["changes"]], title="Files")
+            table(
+                ["file", "change", "+", "-"],
+                [
+                    [c["path"], c["change_type"], c["lines_added"], c["lines_removed"]]
+                    for c in s["changes"]
+                ],
+                title="Files",
+            )
         if commits and s["commits"]:
-            table(["sha", "message", "author", "time"],
-                  [[c["sha"][:10], c["message"], c["author"], c["ts"]] for c in s["commits"]],
-                  title="Commits")
+            table(
+                ["sha", "message", "author", "time"],
+                [[c["sha"][:10], c["message"], c["author"], c["ts"]] for c in s["commits"]],
+                title="Commits",
+            )
 
     emit("Session", data, human)
 
@@ -327,9 +393,11 @@ def show(session_id, files, commits, as_json):
 def note(message, session_id, lane, as_json):
     """Add a timestamped note to a session."""
     row = tracker().add_note(message, session_id, lane or default_lane())
-    emit("Note added", {"note_id": row["id"], "session_id": row["session_id"],
-                        "ts": to_iso(row["ts"])},
-         lambda: click.echo(f"noted on {short(row['session_id'])}"))
+    emit(
+        "Note added",
+        {"note_id": row["id"], "session_id": row["session_id"], "ts": to_iso(row["ts"])},
+        lambda: click.echo(f"noted on {short(row['session_id'])}"),
+    )
 
 
 @click.command()
@@ -340,5 +408,10 @@ def note(message, session_id, lane, as_json):
 def tag(entity_id, tags, is_run, as_json):
     """Tag a session (or a run with --run): aitrack tag ID team=web ticket=ABC-1"""
     result = tracker().tag(entity_id, parse_tags(tags), "run" if is_run else "session")
-    emit("Tagged", result, lambda: click.echo(
-        f"{short(result['id'])}: " + ", ".join(f"{k}={v}" for k, v in result["tags"].items())))
+    emit(
+        "Tagged",
+        result,
+        lambda: click.echo(
+            f"{short(result['id'])}: " + ", ".join(f"{k}={v}" for k, v in result["tags"].items())
+        ),
+    )

@@ -42,6 +42,9 @@ class Aggregates:
             f"sum(CASE WHEN {productive} THEN {DURATION} ELSE 0 END) AS roi_time_ms, "
             f"sum(CASE WHEN {productive} THEN {ESTIMATE} ELSE 0 END) AS roi_estimate_minutes, "
             "sum(s.interaction_count) AS interactions, sum(s.rating_sum) AS rating_sum, "
+            + "".join(f"sum(s.rating_{n}) AS rating_{n}, " for n in range(1, 6))
+            + "sum(s.gap_count) AS gaps, sum(s.gap_sum_ms) AS gap_sum_ms, "
+            "max(s.gap_max_ms) AS max_gap_ms, sum(s.long_gap_count) AS long_gaps, "
             "sum(s.issue_count) AS issues "
             f"FROM sessions s{where}",
             params,
@@ -72,21 +75,6 @@ class Aggregates:
         assert row is not None
         return {k: (v or 0) for k, v in row.items()}
 
-    def effectiveness_distribution(self, filters: dict[str, Any] | None = None) -> dict[int, int]:
-        where, params = self._where(filters)
-        if where:
-            rows = self.db.query(
-                "SELECT i.rating, count(*) AS n FROM interactions i "
-                f"JOIN sessions s ON s.id = i.session_id{where} GROUP BY i.rating",
-                params,
-            )
-        else:
-            rows = self.db.query("SELECT rating, count(*) AS n FROM interactions GROUP BY rating")
-        dist = dict.fromkeys(range(1, 6), 0)
-        for r in rows:
-            dist[int(r["rating"])] = int(r["n"])
-        return dist
-
     def issue_summary(self, filters: dict[str, Any] | None = None) -> Row:
         where, params = self._where(filters)
         rows = self.db.query(
@@ -109,20 +97,6 @@ class Aggregates:
             "by_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
             "by_severity": by_severity,
         }
-
-    def session_gaps(self, filters: dict[str, Any] | None = None) -> Row:
-        """Idle time between consecutive interactions of a session (stored at insert)."""
-        where, params = self._where(filters)
-        gap_filter = "i.gap_ms IS NOT NULL"
-        where = f"{where} AND {gap_filter}" if where else f" WHERE {gap_filter}"
-        row = self.db.query_one(
-            "SELECT count(*) AS gaps, avg(i.gap_ms) AS avg_gap_ms, max(i.gap_ms) AS max_gap_ms, "
-            "sum(CASE WHEN i.gap_ms > 900000 THEN 1 ELSE 0 END) AS long_gaps "
-            f"FROM interactions i JOIN sessions s ON s.id = i.session_id{where}",
-            params,
-        )
-        assert row is not None
-        return {k: (v or 0) for k, v in row.items()}
 
     def grouped(self, dimension: str, filters: dict[str, Any] | None = None) -> list[Row]:
         """Sessions, time, estimates, interactions and ratings grouped by task_type, model,
@@ -224,8 +198,9 @@ class Aggregates:
         assert files is not None
         return {**{k: (v or 0) for k, v in files.items()}, "commits": commits or 0}
 
-    def spend_since(self, since_ms: int, session_id: str | None = None,
-                    repo: str | None = None) -> float:
+    def spend_since(
+        self, since_ms: int, session_id: str | None = None, repo: str | None = None
+    ) -> float:
         clauses, params = ["a.ts >= ?"], [since_ms]
         join = ""
         if session_id:

@@ -215,10 +215,9 @@ class PostgresDatabase(Database):
         return sql.replace("%", "%%").replace("?", "%s")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._lock:
-            with self._conn.cursor() as cur:
-                cur.execute(self._sql(sql), tuple(params))
-                rows = cur.fetchall() if cur.description else []
+        with self._lock, self._conn.cursor() as cur:
+            cur.execute(self._sql(sql), tuple(params))
+            rows = cur.fetchall() if cur.description else []
         return [{k: _plain(v) for k, v in r.items()} for r in rows]
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:

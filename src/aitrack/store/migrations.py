@@ -52,6 +52,15 @@ def create_sessions(db: Database) -> None:
             git_head_end TEXT,
             interaction_count INTEGER NOT NULL DEFAULT 0,
             rating_sum INTEGER NOT NULL DEFAULT 0,
+            rating_1 INTEGER NOT NULL DEFAULT 0,
+            rating_2 INTEGER NOT NULL DEFAULT 0,
+            rating_3 INTEGER NOT NULL DEFAULT 0,
+            rating_4 INTEGER NOT NULL DEFAULT 0,
+            rating_5 INTEGER NOT NULL DEFAULT 0,
+            gap_count INTEGER NOT NULL DEFAULT 0,
+            gap_sum_ms BIGINT NOT NULL DEFAULT 0,
+            gap_max_ms BIGINT NOT NULL DEFAULT 0,
+            long_gap_count INTEGER NOT NULL DEFAULT 0,
             issue_count INTEGER NOT NULL DEFAULT 0,
             metadata TEXT
         );
@@ -61,6 +70,9 @@ def create_sessions(db: Database) -> None:
         CREATE INDEX sessions_by_start ON sessions (start_time);
         CREATE INDEX sessions_by_status ON sessions (status, start_time);
         CREATE INDEX sessions_by_repo ON sessions (repo_path, start_time);
+        CREATE INDEX sessions_by_task_type ON sessions (task_type, status, start_time, end_time,
+            last_activity, estimate_minutes, final_estimate_minutes, interaction_count,
+            rating_sum, issue_count, outcome);
         """,
     )
 

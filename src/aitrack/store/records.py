@@ -13,6 +13,7 @@ TOKEN_SUM = (
     "{p}input_tokens + {p}output_tokens + {p}cache_read_tokens + {p}cache_write_5m_tokens "
     "+ {p}cache_write_1h_tokens"
 )
+LONG_GAP_MS = 15 * 60_000  # an idle gap between interactions longer than this counts as long
 SESSION_FILTERS = ("repo", "agent", "task_type", "outcome", "status", "model", "branch", "lane")
 
 
@@ -34,9 +35,7 @@ def insert_ignore(db: Database, table: str, row: dict[str, Any]) -> int:
 
 def update(db: Database, table: str, key: str, key_value: Any, values: dict[str, Any]) -> int:
     sets = ", ".join(f"{c} = ?" for c in values)
-    return db.execute(
-        f"UPDATE {table} SET {sets} WHERE {key} = ?", [*values.values(), key_value]
-    )
+    return db.execute(f"UPDATE {table} SET {sets} WHERE {key} = ?", [*values.values(), key_value])
 
 
 class Records:
@@ -139,7 +138,9 @@ class Records:
         if q:
             pattern = like_pattern(str(q))
             clauses.append(
-                "(" + " OR ".join(self.db.ilike(c) for c in ("s.name", "s.notes", "s.context")) + ")"
+                "("
+                + " OR ".join(self.db.ilike(c) for c in ("s.name", "s.notes", "s.context"))
+                + ")"
             )
             params += [pattern, pattern, pattern]
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
@@ -222,17 +223,28 @@ class Records:
 
     # -- interactions, issues, notes ---------------------------------------------------------
     def insert_interaction(self, row: dict[str, Any]) -> None:
-        """Insert an interaction, with its idle gap since the session's previous one."""
+        """Insert an interaction and keep the session's exact counters (count, rating histogram,
+        idle gaps) so reports never scan every interaction."""
         previous = self.db.scalar(
             "SELECT max(ts) FROM interactions WHERE session_id = ?", (row["session_id"],)
         )
-        row = {**row, "gap_ms": None if previous is None else max(0, row["ts"] - previous)}
-        insert(self.db, "interactions", row)
+        gap = None if previous is None else max(0, row["ts"] - previous)
+        insert(self.db, "interactions", {**row, "gap_ms": gap})
+        rating = int(row["rating"])
+        gap_sets = ""
+        params: list[Any] = [rating]
+        if gap is not None:
+            gap_sets = (
+                ", gap_count = gap_count + 1, gap_sum_ms = gap_sum_ms + ?, "
+                f"gap_max_ms = {self.db.greatest('gap_max_ms', '?')}, "
+                "long_gap_count = long_gap_count + ?"
+            )
+            params += [gap, gap, 1 if gap > LONG_GAP_MS else 0]
         self.db.execute(
             "UPDATE sessions SET interaction_count = interaction_count + 1, "
-            f"rating_sum = rating_sum + ?, last_activity = {self.db.greatest('last_activity', '?')} "
-            "WHERE id = ?",
-            (row["rating"], row["ts"], row["session_id"]),
+            f"rating_sum = rating_sum + ?, rating_{rating} = rating_{rating} + 1{gap_sets}, "
+            f"last_activity = {self.db.greatest('last_activity', '?')} WHERE id = ?",
+            [*params, row["ts"], row["session_id"]],
         )
 
     def insert_issue(self, row: dict[str, Any]) -> None:
