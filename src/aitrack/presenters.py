@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -18,10 +19,8 @@ def times_to_iso(row: dict[str, Any]) -> dict[str, Any]:
         if field in out and isinstance(out[field], int):
             out[field] = to_iso(out[field])
     if isinstance(out.get("tools_used"), str):
-        try:
+        with contextlib.suppress(ValueError):
             out["tools_used"] = json.loads(out["tools_used"])
-        except ValueError:
-            pass
     for flag in ("capped", "resolved", "documented", "found", "ok", "is_sidechain"):
         if flag in out and out[flag] is not None:
             out[flag] = bool(out[flag])

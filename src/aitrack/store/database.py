@@ -121,6 +121,16 @@ class SqliteDatabase(Database):
             )
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA busy_timeout=60000")
+            tables = {
+                r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if tables - {"sqlite_sequence"} and "aitrack_migrations" not in tables:
+                self._conn.close()
+                raise StoreError(
+                    f"{path} holds tables that are not aitrack's "
+                    f"({', '.join(sorted(tables)[:5])}); it was left untouched. "
+                    "Point AITRACK_DATABASE_URL at another file."
+                )
             mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
             if mode != "wal":
                 self._conn.execute("PRAGMA journal_mode=WAL")

@@ -327,14 +327,7 @@ def migrate(db: Database, migrations: list[Migration] | None = None) -> list[str
     steps = MIGRATIONS if migrations is None else migrations
     if db.dialect == "sqlite" and db.scalar("PRAGMA user_version") == len(steps):
         return []
-    tables = db.table_names()
-    if _LEDGER not in tables:
-        if db.dialect == "sqlite" and tables - {"sqlite_sequence"}:
-            raise StoreError(
-                f"{db.location} holds tables that are not aitrack's "
-                f"({', '.join(sorted(tables)[:5])}); it was left untouched. "
-                "Point AITRACK_DATABASE_URL at another file."
-            )
+    if _LEDGER not in db.table_names():  # (a foreign SQLite file was refused on connect)
         with db.transaction(lock=_LEDGER):
             db.execute(
                 f"CREATE TABLE IF NOT EXISTS {_LEDGER} "
