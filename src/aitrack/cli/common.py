@@ -115,7 +115,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
 
     t = Table(title=title, title_justify="left", header_style="bold")
     for h in headers:
-        t.add_column(h, overflow="fold")
+        t.add_column(h, overflow="fold", no_wrap=h in ("id", "sha", "cost", "tokens"))
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     _console().print(t)
@@ -124,7 +124,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | No
 def _console():
     from rich.console import Console
 
-    width = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+    # piped output is for files and tests: wide enough that ids and numbers never wrap
+    width = None if sys.stdout.isatty() else max(int(os.environ.get("COLUMNS") or 0), 160)
     return Console(soft_wrap=False, width=width)
 
 
