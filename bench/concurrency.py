@@ -35,13 +35,27 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="aitrack-conc-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AITRACK_", "AI_"))}
     env["AITRACK_HOME"] = str(home)
-    sid = subprocess.run([AITRACK, "start", "shared"], env=env, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    sid = subprocess.run(
+        [AITRACK, "start", "shared"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
     def logger(worker: int) -> list[int]:
         return [
-            run([AITRACK, "log", "--session-id", sid, "--prompt", f"w{worker} {n}", "--summary",
-                 "s", "--rating", str(1 + n % 5)], env)
+            run(
+                [
+                    AITRACK,
+                    "log",
+                    "--session-id",
+                    sid,
+                    "--prompt",
+                    f"w{worker} {n}",
+                    "--summary",
+                    "s",
+                    "--rating",
+                    str(1 + n % 5),
+                ],
+                env,
+            )
             for n in range(args.logs)
         ]
 
@@ -53,13 +67,17 @@ def main() -> None:
     stored = db.execute("SELECT count(*) FROM interactions").fetchone()[0]
     expected = args.procs * args.logs
     errors = sum(1 for c in codes if c != 0)
-    print(f"log: {args.procs} processes x {args.logs} calls: {stored:,} of {expected:,} stored, "
-          f"{errors} errors, {elapsed:.1f} s ({expected / elapsed:.0f} calls/s) "
-          f"{'OK' if stored == expected and not errors else 'FAILED'}")
+    print(
+        f"log: {args.procs} processes x {args.logs} calls: {stored:,} of {expected:,} stored, "
+        f"{errors} errors, {elapsed:.1f} s ({expected / elapsed:.0f} calls/s) "
+        f"{'OK' if stored == expected and not errors else 'FAILED'}"
+    )
 
     def starter(worker: int) -> list[int]:
-        return [run([AITRACK, "start", f"w{worker}-{n}", "--lane", "contended"], env)
-                for n in range(args.starts)]
+        return [
+            run([AITRACK, "start", f"w{worker}-{n}", "--lane", "contended"], env)
+            for n in range(args.starts)
+        ]
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(args.start_procs) as pool:
@@ -71,9 +89,11 @@ def main() -> None:
     errors = sum(1 for c in codes if c != 0)
     total = args.start_procs * args.starts
     ok = active == 1 and partial == total - 1 and not errors and len(rows) == total
-    print(f"start: {args.start_procs} processes x {args.starts} starts in one lane: {len(rows)} "
-          f"sessions, {active} active, {partial} partial, {errors} errors, {elapsed:.1f} s "
-          f"{'OK' if ok else 'FAILED'}")
+    print(
+        f"start: {args.start_procs} processes x {args.starts} starts in one lane: {len(rows)} "
+        f"sessions, {active} active, {partial} partial, {errors} errors, {elapsed:.1f} s "
+        f"{'OK' if ok else 'FAILED'}"
+    )
     print(f"integrity_check: {db.execute('PRAGMA integrity_check').fetchone()[0]}")
 
 

@@ -26,8 +26,19 @@ def start(*extra: str) -> str:
 
 
 def test_start_prints_the_new_session_id(aitrack_home: Path):
-    result = run("start", "--name", "Implement login", "--type", "code_generation", "--model",
-                 "claude-opus-4-20250514", "--mins", "60", "--source", "manual")
+    result = run(
+        "start",
+        "--name",
+        "Implement login",
+        "--type",
+        "code_generation",
+        "--model",
+        "claude-opus-4-20250514",
+        "--mins",
+        "60",
+        "--source",
+        "manual",
+    )
     session_id = result.output.strip()
     assert len(session_id) == 26
     shown = json.loads(run("show", session_id[:14], "--json").output)["data"]
@@ -42,8 +53,20 @@ def test_the_short_form_of_start_has_sensible_defaults():
 
 
 def test_json_output_is_one_seed_compatible_object():
-    out = run("start", "--name", "Test", "--type", "testing", "--model", "gpt-4", "--mins", "30",
-              "--source", "manual", "--json").output
+    out = run(
+        "start",
+        "--name",
+        "Test",
+        "--type",
+        "testing",
+        "--model",
+        "gpt-4",
+        "--mins",
+        "30",
+        "--source",
+        "manual",
+        "--json",
+    ).output
     data = json.loads(out)
     assert data["success"] is True and data["message"] == "Session started"
     assert set(data["data"]) >= {"session_id", "auto_closed_sessions"}
@@ -57,11 +80,23 @@ def test_an_unknown_task_type_names_the_allowed_ones():
 
 def test_a_bad_rating_is_refused_with_exit_1_and_nothing_stored(aitrack_home: Path):
     sid = start("s")
-    result = run("log", "--session-id", sid, "--prompt", "p", "--summary", "s", "--rating", "9",
-                 ok=False)
+    result = run(
+        "log", "--session-id", sid, "--prompt", "p", "--summary", "s", "--rating", "9", ok=False
+    )
     assert result.exit_code == 1 and "1 to 5" in result.output
-    result = run("log", "--session-id", sid, "--prompt", "p", "--summary", "s", "--rating", "9",
-                 "--json", ok=False)
+    result = run(
+        "log",
+        "--session-id",
+        sid,
+        "--prompt",
+        "p",
+        "--summary",
+        "s",
+        "--rating",
+        "9",
+        "--json",
+        ok=False,
+    )
     assert result.exit_code == 1
     assert json.loads(result.output) == {
         "success": False,
@@ -73,19 +108,43 @@ def test_a_bad_rating_is_refused_with_exit_1_and_nothing_stored(aitrack_home: Pa
 
 def test_logging_flagging_and_ending_a_session():
     sid = start("--name", "Debug flaky test", "--type", "debugging", "--mins", "30")
-    run("log", "--session-id", sid, "--prompt", "why", "--summary", "race", "--rating", "4",
-        "--iterations", "2", "--tools", "edit,terminal")
-    run("flag", "--session-id", sid, "--type", "hallucination", "--desc", "fake lib",
-        "--severity", "high")
-    ended = json.loads(run("end", "--session-id", sid, "--outcome", "success", "--notes", "done",
-                           "--json").output)["data"]
+    run(
+        "log",
+        "--session-id",
+        sid,
+        "--prompt",
+        "why",
+        "--summary",
+        "race",
+        "--rating",
+        "4",
+        "--iterations",
+        "2",
+        "--tools",
+        "edit,terminal",
+    )
+    run(
+        "flag",
+        "--session-id",
+        sid,
+        "--type",
+        "hallucination",
+        "--desc",
+        "fake lib",
+        "--severity",
+        "high",
+    )
+    ended = json.loads(
+        run("end", "--session-id", sid, "--outcome", "success", "--notes", "done", "--json").output
+    )["data"]
     assert ended["status"] == "completed" and ended["outcome"] == "success"
     assert ended["summary"]["interactions"] == 1 and ended["summary"]["issues"] == 1
     detail = json.loads(run("show", sid, "--json").output)["data"]
     assert detail["interactions"][0]["tools_used"] == ["edit", "terminal"]
     assert detail["issues"][0]["severity"] == "high"
-    result = run("log", "--session-id", sid, "--prompt", "p", "--summary", "s", "--rating", "3",
-                 ok=False)
+    result = run(
+        "log", "--session-id", sid, "--prompt", "p", "--summary", "s", "--rating", "3", ok=False
+    )
     assert result.exit_code == 1 and "has ended" in result.output
 
 
@@ -99,8 +158,9 @@ def test_end_without_an_id_refuses_when_several_sessions_are_active():
 
 
 def test_an_unknown_session_id_is_a_clear_error():
-    result = run("log", "--session-id", "nope", "--prompt", "p", "--summary", "s", "--rating",
-                 "3", ok=False)
+    result = run(
+        "log", "--session-id", "nope", "--prompt", "p", "--summary", "s", "--rating", "3", ok=False
+    )
     assert result.exit_code == 1 and "aitrack list" in result.output
 
 
@@ -148,7 +208,7 @@ def test_stats_and_report_show_roi_from_the_estimate():
 
 def test_export_json_is_lossless_and_csv_has_one_row_per_session(tmp_path: Path):
     sid = start("--name", "exported", "--mins", "10", "--tag", "k=v")
-    run("log", "--session-id", sid, "--prompt", "p\n\"quoted\"", "--summary", "s", "--rating", "2")
+    run("log", "--session-id", sid, "--prompt", 'p\n"quoted"', "--summary", "s", "--rating", "2")
     run("note", "a note")
     data = json.loads(run("export", "--format", "json").output)
     session = data["sessions"][0]

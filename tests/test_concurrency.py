@@ -25,9 +25,20 @@ def _log_many(env: dict[str, str], session_id: str, worker: int, count: int) -> 
     codes = []
     for n in range(count):
         proc = subprocess.run(
-            [AITRACK, "log", "--session-id", session_id, "--prompt", f"w{worker} p{n}",
-             "--summary", "s", "--rating", str(1 + n % 5)],
-            env=env, capture_output=True,
+            [
+                AITRACK,
+                "log",
+                "--session-id",
+                session_id,
+                "--prompt",
+                f"w{worker} p{n}",
+                "--summary",
+                "s",
+                "--rating",
+                str(1 + n % 5),
+            ],
+            env=env,
+            capture_output=True,
         )
         codes.append(proc.returncode)
     return codes
@@ -35,15 +46,18 @@ def _log_many(env: dict[str, str], session_id: str, worker: int, count: int) -> 
 
 def test_concurrent_log_processes_lose_nothing(aitrack_home: Path):
     env = _env(aitrack_home)
-    sid = subprocess.run([AITRACK, "start", "shared"], env=env, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    sid = subprocess.run(
+        [AITRACK, "start", "shared"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda w: _log_many(env, sid, w, 12), range(4)))
     assert all(code == 0 for codes in results for code in codes)
     conn = sqlite3.connect(aitrack_home / "aitrack.db")
     assert conn.execute("SELECT count(*) FROM interactions").fetchone()[0] == 48
-    assert conn.execute("SELECT interaction_count FROM sessions WHERE id = ?",
-                        (sid,)).fetchone()[0] == 48
+    assert (
+        conn.execute("SELECT interaction_count FROM sessions WHERE id = ?", (sid,)).fetchone()[0]
+        == 48
+    )
 
 
 def test_concurrent_starts_in_one_lane_leave_exactly_one_active(aitrack_home: Path):
@@ -51,8 +65,9 @@ def test_concurrent_starts_in_one_lane_leave_exactly_one_active(aitrack_home: Pa
 
     def starts(worker: int) -> list[int]:
         return [
-            subprocess.run([AITRACK, "start", f"w{worker}-{n}", "--lane", "tab"], env=env,
-                           capture_output=True).returncode
+            subprocess.run(
+                [AITRACK, "start", f"w{worker}-{n}", "--lane", "tab"], env=env, capture_output=True
+            ).returncode
             for n in range(5)
         ]
 
@@ -81,8 +96,9 @@ while True:
 
 
 def test_a_writer_killed_mid_loop_keeps_every_acknowledged_write(aitrack_home: Path):
-    proc = subprocess.Popen([sys.executable, "-c", WRITER], env=_env(aitrack_home),
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER], env=_env(aitrack_home), stdout=subprocess.PIPE, text=True
+    )
     acknowledged = []
     deadline = time.monotonic() + 60
     assert proc.stdout is not None
