@@ -49,7 +49,7 @@ def test_start_prints_the_new_session_id(aitrack_home: Path):
 def test_the_short_form_of_start_has_sensible_defaults():
     sid = start("Fix login")
     s = json.loads(run("show", sid, "--json").output)["data"]
-    assert (s["name"], s["task_type"], s["estimate_source"]) == ("Fix login", "general", "default")
+    assert (s["name"], s["task_type"], s["estimate_source"]) == ("Fix login", "general", None)
 
 
 def test_json_output_is_one_seed_compatible_object():

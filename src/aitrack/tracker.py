@@ -66,7 +66,7 @@ class Tracker:
         task_type: str = "general",
         model: str | None = None,
         estimate_minutes: float | None = None,
-        estimate_source: str = "default",
+        estimate_source: str | None = None,
         *,
         context: str | None = None,
         lane: str = BACKGROUND,
@@ -89,7 +89,8 @@ class Tracker:
         """
         name = check_text("session name", name, max_len=2000)
         check_choice("task type", task_type, TASK_TYPES)
-        check_choice("estimate source", estimate_source, ESTIMATE_SOURCES)
+        if estimate_source is not None:
+            check_choice("estimate source", estimate_source, ESTIMATE_SOURCES)
         check_non_negative("estimate (minutes)", estimate_minutes)
         lane = check_text("lane", lane, max_len=500)
         start = now_ms() if at_ms is None else at_ms

@@ -16,7 +16,7 @@ TASK_TYPES = (
     "human_review",
     "general",
 )
-ESTIMATE_SOURCES = ("manual", "issue_tracker", "historical", "default")
+ESTIMATE_SOURCES = ("manual", "issue_tracker", "historical")
 OUTCOMES = ("success", "partial", "failed")
 SEVERITIES = ("low", "medium", "high", "critical")
 SESSION_STATUSES = ("active", "completed")

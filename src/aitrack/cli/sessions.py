@@ -86,7 +86,7 @@ def start(
         task_type,
         model,
         mins,
-        estimate_source or ("manual" if mins is not None else "default"),
+        estimate_source or ("manual" if mins is not None else None),
         context=context,
         lane=lane or default_lane(),
         agent=agent,
