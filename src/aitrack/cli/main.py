@@ -25,6 +25,7 @@ COMMANDS = {
     "stats": "aitrack.cli.reports:stats",
     "report": "aitrack.cli.reports:report",
     "export": "aitrack.cli.reports:export",
+    "sync": "aitrack.cli.team:sync",
     # MCP server, code metrics, installing into the user's tools (cli/server.py, cli/install.py)
     "server": "aitrack.cli.server:server",
     "mcp": "aitrack.cli.server:mcp",

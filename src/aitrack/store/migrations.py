@@ -64,7 +64,7 @@ def create_sessions(db: Database) -> None:
             issue_count INTEGER NOT NULL DEFAULT 0,
             metadata TEXT
         );
-        CREATE UNIQUE INDEX sessions_one_active_per_lane ON sessions (lane) WHERE status = 'active';
+        CREATE INDEX sessions_by_lane ON sessions (lane, status);
         CREATE UNIQUE INDEX sessions_by_agent_external_id ON sessions (agent, external_id)
             WHERE external_id IS NOT NULL;
         CREATE INDEX sessions_by_start ON sessions (start_time);
@@ -305,6 +305,20 @@ def create_import_tables(db: Database) -> None:
     )
 
 
+def create_sync_state(db: Database) -> None:
+    _ddl(
+        db,
+        """
+        CREATE TABLE sync_state (
+            target TEXT NOT NULL,
+            name TEXT NOT NULL,
+            value BIGINT NOT NULL,
+            PRIMARY KEY (target, name)
+        );
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_create_sessions", create_sessions),
     ("0002_create_interactions_and_issues", create_interactions_and_issues),
@@ -313,6 +327,7 @@ MIGRATIONS: list[Migration] = [
     ("0005_create_git_and_code_tables", create_git_and_code_tables),
     ("0006_create_settings_tables", create_settings_tables),
     ("0007_create_import_tables", create_import_tables),
+    ("0008_create_sync_state", create_sync_state),
 ]
 
 _LEDGER = "aitrack_migrations"
