@@ -1,0 +1,45 @@
+"""Read Claude Code and Codex CLI transcripts into plain records (no database here)."""
+
+from aitrack.transcripts.claude_code import (
+    default_claude_roots,
+    discover_claude_files,
+    parse_claude_file,
+)
+from aitrack.transcripts.codex import (
+    default_codex_roots,
+    discover_codex_files,
+    parse_codex_file,
+)
+from aitrack.transcripts.records import (
+    ApiCallRecord,
+    ClaudeFileState,
+    CodexFileState,
+    FileParse,
+    FileShrank,
+    ParseStats,
+    RunRecord,
+    SessionRecord,
+    ToolCallRecord,
+    TranscriptError,
+    supersedes,
+)
+
+__all__ = [
+    "ApiCallRecord",
+    "ClaudeFileState",
+    "CodexFileState",
+    "FileParse",
+    "FileShrank",
+    "ParseStats",
+    "RunRecord",
+    "SessionRecord",
+    "ToolCallRecord",
+    "TranscriptError",
+    "default_claude_roots",
+    "default_codex_roots",
+    "discover_claude_files",
+    "discover_codex_files",
+    "parse_claude_file",
+    "parse_codex_file",
+    "supersedes",
+]
