@@ -245,10 +245,15 @@ def active(as_json):
 @json_option
 def status(as_json):
     """Is a session active? Id, name, lane, start and elapsed time of each."""
+    from aitrack import budgets
+
     rows = tracker().records.active_sessions()
     sessions = [presenters.session(r) for r in rows]
+    budget = budgets.status_notice(tracker(), [r["id"] for r in rows])
 
     def human():
+        for notice in budget["notices"]:
+            click.echo(f"⚠ budget: {notice}")
         if not rows:
             click.echo("No active session.")
             return
@@ -261,7 +266,12 @@ def status(as_json):
 
     emit(
         "active" if rows else "no active session",
-        {"active": bool(rows), "sessions": sessions},
+        {
+            "active": bool(rows),
+            "sessions": sessions,
+            "over_budget": budget["over_budget"],
+            "budget_notices": budget["notices"],
+        },
         human,
     )
 
