@@ -23,6 +23,7 @@ install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
 run: install
+	$(VENV)/bin/aitrack import all
 	$(VENV)/bin/aitrack report
 
 # The store's tests also run on PostgreSQL when the local server answers.

@@ -119,7 +119,7 @@ class Tracker:
         }
         with self.db.transaction(lock=f"lane:{lane}"):
             closed = [
-                self._close(
+                self.close_at(
                     prev, start, "partial", "auto-closed: a new session started in its lane"
                 )
                 for prev in self.records.active_sessions(lane)
@@ -129,7 +129,7 @@ class Tracker:
                 self.records.set_tags("session", session_id, tags)
         return self.get_session(session_id), closed
 
-    def _close(
+    def close_at(
         self,
         session: Row,
         at_ms: int,
@@ -138,6 +138,8 @@ class Tracker:
         final_estimate_minutes: float | None = None,
         git_head: str | None = None,
     ) -> Closed:
+        """Close a session row at at_ms inside the caller's transaction, applying the duration
+        cap (the end becomes start + max, marked capped). For importers and other use cases."""
         limit = session["start_time"] + self.settings.max_session_ms
         capped = at_ms > limit
         end = limit if capped else max(at_ms, session["start_time"])
@@ -182,7 +184,7 @@ class Tracker:
             current = self.records.get_session(session["id"])
             if current is None or current["status"] != "active":
                 raise Conflict(f"session {ids.short(session['id'])} has already ended")
-            self._close(
+            self.close_at(
                 current,
                 now_ms() if at_ms is None else at_ms,
                 outcome,
@@ -244,7 +246,7 @@ class Tracker:
         with self.db.transaction():
             for session in self.records.idle_active_sessions(cutoff):
                 closed.append(
-                    self._close(session, session["last_activity"], "partial", "closed after idle")
+                    self.close_at(session, session["last_activity"], "partial", "closed after idle")
                 )
         return closed
 

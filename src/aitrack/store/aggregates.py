@@ -53,7 +53,8 @@ class Aggregates:
         return {k: (v or 0) for k, v in row.items()}
 
     def api_totals(self, filters: dict[str, Any] | None = None, roi_only: bool = False) -> Row:
-        """Calls, tokens by kind and cost of the api_calls of the filtered sessions."""
+        """Calls, tokens by kind and cost of the api_calls of the filtered sessions (from the
+        per-session rollup that triggers keep exact; calls outside sessions count unfiltered)."""
         where, params = self._where(filters)
         join = ""
         if where or roi_only:
@@ -62,14 +63,14 @@ class Aggregates:
                 extra = f"s.status = 'completed' AND s.task_type NOT IN ({_EXCLUDED})"
                 where = f"{where} AND {extra}" if where else f" WHERE {extra}"
         row = self.db.query_one(
-            "SELECT count(*) AS calls, sum(a.input_tokens) AS input_tokens, "
+            "SELECT sum(a.calls) AS calls, sum(a.input_tokens) AS input_tokens, "
             "sum(a.output_tokens) AS output_tokens, sum(a.cache_read_tokens) AS cache_read_tokens, "
             "sum(a.cache_write_5m_tokens + a.cache_write_1h_tokens) AS cache_write_tokens, "
             "sum(a.reasoning_tokens) AS reasoning_tokens, "
             f"sum({TOKEN_SUM.format(p='a.')}) AS tokens, "
-            "sum(a.cost_usd) AS cost_usd, "
-            "sum(CASE WHEN a.cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_calls "
-            f"FROM api_calls a{join}{where}",
+            "CASE WHEN sum(a.priced_calls) > 0 THEN sum(a.cost_usd) END AS cost_usd, "
+            "sum(a.calls - a.priced_calls) AS unpriced_calls "
+            f"FROM api_usage_by_session a{join}{where}",
             params,
         )
         assert row is not None
@@ -125,12 +126,14 @@ class Aggregates:
         where, params = self._where(filters)
         join = " JOIN sessions s ON s.id = a.session_id" if where else ""
         return self.db.query(
-            "SELECT a.provider, a.model, count(*) AS calls, sum(a.input_tokens) AS input_tokens, "
+            "SELECT NULLIF(a.provider, '') AS provider, a.model, sum(a.calls) AS calls, "
+            "sum(a.input_tokens) AS input_tokens, "
             "sum(a.output_tokens) AS output_tokens, sum(a.cache_read_tokens) AS cache_read_tokens, "
             "sum(a.cache_write_5m_tokens + a.cache_write_1h_tokens) AS cache_write_tokens, "
-            "sum(a.cost_usd) AS cost_usd, "
-            "sum(CASE WHEN a.cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_calls "
-            f"FROM api_calls a{join}{where} GROUP BY a.provider, a.model ORDER BY 8 DESC",
+            "CASE WHEN sum(a.priced_calls) > 0 THEN sum(a.cost_usd) END AS cost_usd, "
+            "sum(a.calls - a.priced_calls) AS unpriced_calls "
+            f"FROM api_usage_by_session a{join}{where} GROUP BY a.provider, a.model "
+            "ORDER BY 8 DESC",
             params,
         )
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aitrack.errors import StoreError
+from aitrack.store.agents import create_usage_by_bucket
 from aitrack.store.database import Database
+from aitrack.store.usage_rollup import create_usage_rollup_and_indexes
 
 Migration = tuple[str, Callable[[Database], None]]
 
@@ -328,6 +330,8 @@ MIGRATIONS: list[Migration] = [
     ("0006_create_settings_tables", create_settings_tables),
     ("0007_create_import_tables", create_import_tables),
     ("0008_create_sync_state", create_sync_state),
+    ("0009_create_usage_rollup_and_report_indexes", create_usage_rollup_and_indexes),
+    ("0010_create_usage_by_bucket", create_usage_by_bucket),
 ]
 
 _LEDGER = "aitrack_migrations"

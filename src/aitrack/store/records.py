@@ -107,6 +107,8 @@ class Records:
             "model": "s.model",
             "branch": "s.branch",
             "lane": "s.lane",
+            "id": "s.id",
+            "developer": "s.developer",
         }
         for key, column in columns.items():
             value = filters.get(key)

@@ -61,12 +61,27 @@ class SpendRecords:
     def spend_between(self, start_ms: int, end_ms: int, repo_path: str | None = None) -> Row:
         """Priced cost of every call in [start, end), or of the sessions of one repository."""
         if repo_path:
+            # a day: walk the day's calls; longer: walk the repository's sessions' calls
+            sessions = (
+                "a.session_id IN (SELECT id FROM sessions WHERE repo_path = ?)"
+                if end_ms - start_ms > 2 * 86_400_000
+                else "EXISTS (SELECT 1 FROM sessions s WHERE s.id = a.session_id "
+                "AND s.repo_path = ?)"
+            )
             return self.db.query_one(
                 "SELECT COALESCE(sum(a.cost_usd), 0) AS cost_usd, "
                 "sum(CASE WHEN a.cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_calls, "
-                "count(*) AS calls FROM api_calls a JOIN sessions s ON s.id = a.session_id "
-                "WHERE a.ts >= ? AND a.ts < ? AND s.repo_path = ?",
+                f"count(*) AS calls FROM api_calls a WHERE a.ts >= ? AND a.ts < ? AND {sessions}",
                 (start_ms, end_ms, repo_path),
+            ) or {"cost_usd": 0.0, "unpriced_calls": 0, "calls": 0}
+        if start_ms % 900_000 == 0 and end_ms % 900_000 == 0:
+            # local days and months fall on the 15-minute spend rollup (store/usage_rollup.py)
+            return self.db.query_one(
+                "SELECT COALESCE(sum(cost_usd), 0) AS cost_usd, "
+                "COALESCE(sum(calls - priced_calls), 0) AS unpriced_calls, "
+                "COALESCE(sum(calls), 0) AS calls FROM api_spend_by_bucket "
+                "WHERE bucket >= ? AND bucket < ?",
+                (start_ms // 900_000, end_ms // 900_000),
             ) or {"cost_usd": 0.0, "unpriced_calls": 0, "calls": 0}
         return self.db.query_one(
             "SELECT COALESCE(sum(cost_usd), 0) AS cost_usd, "

@@ -1,0 +1,214 @@
+"""Importing a 1 GB Claude Code corpus, against the reference analyser ccusage, in one run.
+
+1. cold:  `aitrack import claude-code` into an empty store, then `aitrack usage daily --json`
+2. warm:  `aitrack import claude-code` again (finds nothing new), then `usage daily --json`
+3. ccusage 20.0.24 `daily --json --offline` on the same directory
+4. the parsers alone (one process), for reference
+
+Peak memory is the largest sum of RSS over our process and its worker processes (sampled
+from /proc every 20 ms). Token totals are checked against the generator's _truth.json.
+Targets: cold <= ccusage, warm usage <= 5 % of ccusage, peak <= 300 MB, totals equal.
+
+Run: .venv/bin/python bench/import.py [--size-mb 1000] [--corpus DIR] [--ccusage DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "tools" / "gen_agent_logs.py"
+if not GENERATOR.exists():
+    GENERATOR = Path("/work/shared/tools/gen_agent_logs.py")
+CCUSAGE_VERSION = "20.0.24"
+
+
+def tree_rss_kb(pid: int) -> int:
+    """RSS of a process and all its descendants, in KB."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                todo += [int(c) for c in f.read().split()]
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+CPU: dict[str, float] = {}  # label -> CPU seconds, user + system, worker processes included
+
+
+def run(cmd: list[str], env: dict[str, str], label: str) -> tuple[float, int, str]:
+    """Wall seconds, peak tree RSS (MB) and stdout of a command; its CPU time goes to CPU."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    peak = 0
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out: list[str] = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()))  # type: ignore[union-attr]
+    reader.start()
+    while proc.poll() is None:
+        peak = max(peak, tree_rss_kb(proc.pid))
+        time.sleep(0.02)
+    reader.join()
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {err[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU[label] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, peak // 1024, out[0]
+
+
+def corpus_dir(args: argparse.Namespace) -> Path:
+    corpus = Path(args.corpus or f"/tmp/aitrack-bench-claude-{int(args.size_mb)}mb")
+    if (corpus / "_truth.json").exists():
+        return corpus
+    free = shutil.disk_usage(corpus.parent).free
+    if free < args.size_mb * 3e6:
+        raise SystemExit(
+            f"only {free / 1e9:.1f} GB free in {corpus.parent}: need ~{args.size_mb * 3 / 1000:.1f} GB"
+        )
+    print(f"generating {args.size_mb:.0f} MB corpus in {corpus} ...", flush=True)
+    if corpus.exists():
+        shutil.rmtree(corpus)
+    subprocess.run([sys.executable, str(GENERATOR), "--out", str(corpus), "--size-mb", str(args.size_mb)],
+                   check=True)  # fmt: skip
+    return corpus
+
+
+def ccusage_bin(folder: Path) -> Path:
+    binary = folder / "node_modules" / ".bin" / "ccusage"
+    if not binary.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        print(f"installing ccusage@{CCUSAGE_VERSION} in {folder} ...", flush=True)
+        subprocess.run(
+            ["npm", "install", "--silent", f"ccusage@{CCUSAGE_VERSION}"], cwd=folder, check=True
+        )
+    return binary
+
+
+def parse_only(corpus: Path) -> float:
+    """CPU seconds of the parsers alone over the corpus, in one process."""
+    code = (
+        "import sys, time; from pathlib import Path\n"
+        "from aitrack.transcripts import discover_claude_files, parse_claude_file\n"
+        "t = time.process_time()\n"
+        "for f in discover_claude_files([Path(sys.argv[1])]): parse_claude_file(f)\n"
+        "print(time.process_time() - t)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(corpus)], capture_output=True, text=True, check=True
+    )
+    return float(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=float, default=1000)
+    parser.add_argument(
+        "--corpus", help="an existing generator corpus (default: generated in /tmp)"
+    )
+    parser.add_argument("--ccusage", default="/tmp/ccusage", help="scratch folder for ccusage")
+    parser.add_argument("--skip-parse-only", action="store_true")
+    args = parser.parse_args()
+    corpus = corpus_dir(args)
+    truth = json.loads((corpus / "_truth.json").read_text())
+    ccusage = ccusage_bin(Path(args.ccusage))
+    with tempfile.TemporaryDirectory(prefix="aitrack-import-bench-") as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(AITRACK_HOME=tmp, CLAUDE_CONFIG_DIR=str(corpus), TZ="UTC")
+        env.pop("AITRACK_DATABASE_URL", None)
+        imp = [str(BIN / "aitrack"), "import", "claude-code", "--path", str(corpus), "--json"]
+        daily = [str(BIN / "aitrack"), "usage", "daily", "--json", "--timezone", "UTC"]
+        cold_import, cold_rss, cold_out = run(imp, env, "cold import")
+        cold_daily, daily_rss, daily_out = run(daily, env, "cold usage")
+        warm_import, warm_rss, warm_out = run(imp, env, "warm import")
+        warm_daily, _, warm_daily_out = run(daily, env, "warm usage")
+        db_mb = sum(p.stat().st_size for p in Path(tmp).glob("aitrack.db*")) / 1e6
+    cc_time, cc_rss, cc_out = run([str(ccusage), "daily", "--json", "--offline"], env, "ccusage")
+    parse_s = None if args.skip_parse_only else parse_only(corpus)
+
+    ours = json.loads(daily_out)["data"]["totals"]
+    theirs = json.loads(cc_out)["totals"]
+    t = truth["totals"]
+    ours_tokens = {
+        "input": ours["input_tokens"],
+        "output": ours["output_tokens"],
+        "cache_creation": ours["cache_write_tokens"],
+        "cache_read": ours["cache_read_tokens"],
+    }
+    cc_tokens = {
+        "input": theirs["inputTokens"],
+        "output": theirs["outputTokens"],
+        "cache_creation": theirs["cacheCreationTokens"],
+        "cache_read": theirs["cacheReadTokens"],
+    }
+    want = {k: t[k] for k in ours_tokens}
+    summary = json.loads(cold_out)["data"]
+    warm_summary = json.loads(warm_out)["data"]
+    cold = cold_import + cold_daily
+    rows = [
+        (
+            "corpus",
+            f"{truth['bytes'] / 1e6:.0f} MB, {truth['files']} files, {truth['lines']:,} lines, "
+            f"{truth['totals']['responses']:,} responses",
+        ),
+        (
+            "aitrack cold import",
+            f"{cold_import:.2f} s, CPU {CPU['cold import']:.1f} s (peak {cold_rss} MB incl. workers; "
+            f"{summary['api_calls']:,} responses read, {summary['skipped']} lines skipped)",
+        ),
+        ("aitrack cold usage daily", f"{cold_daily:.2f} s (peak {daily_rss} MB)"),
+        ("aitrack cold total", f"{cold:.2f} s"),
+        (
+            "aitrack warm import",
+            f"{warm_import:.2f} s ({warm_summary['files_read']} files with new data)",
+        ),
+        ("aitrack warm usage daily", f"{warm_daily:.2f} s"),
+        (
+            "ccusage daily --offline",
+            f"{cc_time:.2f} s, CPU {CPU['ccusage']:.1f} s (peak {cc_rss} MB)",
+        ),
+        ("parsers alone, 1 process", "skipped" if parse_s is None else f"CPU {parse_s:.1f} s"),
+        ("store size", f"{db_mb:.0f} MB"),
+        ("cost aitrack / ccusage", f"${ours['cost_usd']:,.2f} / ${theirs['totalCost']:,.2f}"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}  {value}")
+    checks = {
+        "cold <= ccusage": cold <= cc_time,
+        "warm usage <= 5% of ccusage": warm_daily <= 0.05 * cc_time,
+        "peak memory <= 300 MB": max(cold_rss, warm_rss, daily_rss) <= 300,
+        "tokens equal _truth.json": ours_tokens == want,
+        "ccusage agrees with _truth.json": cc_tokens == want,
+        "warm usage equals cold usage": json.loads(warm_daily_out)["data"]["totals"] == ours,
+    }
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'MISS'}  {name}")
+    print(json.dumps({"cold_import_s": cold_import, "cold_usage_s": cold_daily, "warm_import_s": warm_import,
+                      "warm_usage_s": warm_daily, "ccusage_s": cc_time, "parse_only_s": parse_s,
+                      "peak_mb": max(cold_rss, warm_rss, daily_rss), "ccusage_peak_mb": cc_rss,
+                      "cpu_s": CPU, "checks": checks, "load": os.getloadavg()[0]}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Importers: coding-agent transcripts (incremental) and the stores of the tools aitrack replaces."""

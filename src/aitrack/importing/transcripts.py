@@ -1,0 +1,600 @@
+"""Incremental import of Claude Code and Codex transcripts into sessions, runs, tool calls and
+api_calls. The hooks import the tail of one transcript with this same code, so hooks and
+`aitrack import` never double count.
+
+Each file's byte offset (and the parser's carry-over state) is kept in ``import_files``: a
+second run reads only what was appended or added, and skips unchanged files on size and
+mtime alone. Records are upserted (sessions by agent + external id, runs and tool calls by
+external id, api_calls by dedup_key keeping the copy with the most tokens), so re-reading a
+file, or two processes importing it at once, changes nothing. Files the agent deletes later
+stay imported. Large imports parse files in worker processes while this one writes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aitrack import ids
+from aitrack.agent_sessions import (
+    close_idle,
+    default_name,
+    lane_for,
+    name_from_prompt,
+    prompt_text,
+    repo_facts,
+)
+from aitrack.clock import now_ms
+from aitrack.store.agents import AgentStore
+
+AGENTS = ("claude-code", "codex")
+ADOPT_MS = 120_000  # a hook-made run and the transcript's prompt line this close are one run
+POOL_MIN_BYTES = 48 * 1024 * 1024  # parse in worker processes above this much new data
+TASK_BYTES = 4 * 1024 * 1024
+BATCH_API_ROWS = 25_000
+BATCH_FILES = 600
+BULK_MIN_BYTES = POOL_MIN_BYTES  # above this much new data (and a small store): a bulk load
+BYTES_PER_CALL = 2048  # less than transcripts hold per API call
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+@dataclass
+class ImportSummary:
+    """What one import did; `as_dict()` is the `--json` summary."""
+
+    agent: str
+    files: int = 0  # transcript files considered
+    files_read: int = 0  # files with new bytes
+    files_missing: int = 0  # vanished or unreadable (named in errors)
+    bytes: int = 0
+    lines: int = 0
+    api_calls: int = 0  # API responses read (a response copied in several files counts per file)
+    sessions_created: int = 0
+    runs: int = 0
+    tool_calls: int = 0
+    skipped_malformed: int = 0
+    skipped_huge: int = 0
+    skipped_other: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def skipped(self) -> int:
+        return self.skipped_malformed + self.skipped_huge
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "agent": self.agent,
+            "files": self.files,
+            "files_read": self.files_read,
+            "files_missing": self.files_missing,
+            "bytes": self.bytes,
+            "lines": self.lines,
+            "api_calls": self.api_calls,
+            "sessions_created": self.sessions_created,
+            "runs": self.runs,
+            "tool_calls": self.tool_calls,
+            "skipped": self.skipped,
+            "skipped_malformed": self.skipped_malformed,
+            "skipped_huge": self.skipped_huge,
+            "skipped_no_usage": self.skipped_other,
+            "errors": self.errors[:50],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# -- parsing (in this process or a worker) ------------------------------------------------------
+@dataclass
+class FileResult:
+    path: str
+    size: int
+    mtime_ms: int
+    end_offset: int
+    state: str | None
+    reset: bool
+    stats: tuple[int, int, int, int, int, int]  # lines, bytes, malformed, other, api, huge
+    sessions: list[Any]
+    runs: list[tuple[Any, ...]]  # (session ext, run ext, started, ended, prompt, sidechain, id)
+    tools: list[tuple[Any, ...]]  # (session ext, run ext, ext, name, started, ended, ok, id)
+    apis: list[tuple[Any, ...]]  # see _api_tuple, plus a new id
+    error: str | None = None
+
+
+_pricer: Any = None
+
+
+def _init_worker(user_prices: dict[str, Any]) -> None:
+    global _pricer
+    from aitrack.pricing import BulkPricer
+
+    _pricer = BulkPricer(user_prices)
+
+
+def _parse_task(agent: str, items: list[tuple[str, int, str | None, int, int]]) -> list[FileResult]:
+    return [_parse_file(agent, *item, _pricer) for item in items]
+
+
+def _api_tuple(r: Any, pricer: Any) -> tuple[Any, ...]:
+    """(dedup_key, session ext, run ext, ts, provider, model, input, output, cache_read, 5m,
+    1h, reasoning, cost, cost_source, request_id, request_type, sidechain, total)."""
+    from aitrack.pricing import TokenUsage
+
+    i, o, cr, w5, w1, rs = (
+        r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_5m_tokens,
+        r.cache_write_1h_tokens, r.reasoning_tokens,
+    )  # fmt: skip
+    total = i + o + cr + w5 + w1
+    if total == 0:  # an API error or empty response costs nothing at any price
+        cost, source = 0.0, "no-usage"
+    else:
+        price = pricer.price(r.provider, r.model, TokenUsage(i, o, cr, w5, w1, rs), r.ts_ms)
+        cost, source = price.cost_usd, price.source
+    return (
+        r.dedup_key, r.session_external_id, r.run_external_id, r.ts_ms, r.provider, r.model,
+        i, o, cr, w5, w1, rs, cost, source, r.request_id,
+        "fast" if r.speed == "fast" else None, r.is_sidechain, total,
+    )  # fmt: skip
+
+
+def _parse_file(
+    agent: str, path: str, offset: int, state: str | None, size: int, mtime_ms: int, pricer: Any
+) -> FileResult:
+    from aitrack.transcripts import (
+        ClaudeFileState,
+        CodexFileState,
+        FileShrank,
+        TranscriptError,
+        parse_claude_file,
+        parse_codex_file,
+    )
+
+    claude = agent == "claude-code"
+    parse_fn: Any = parse_claude_file if claude else parse_codex_file
+    state_cls: Any = ClaudeFileState if claude else CodexFileState
+    reset = False
+    try:
+        try:
+            parsed = parse_fn(
+                Path(path), offset, state_cls.from_dict(json.loads(state)) if state else None
+            )
+        except FileShrank:
+            reset = True
+            parsed = parse_fn(Path(path), 0, None)
+    except (TranscriptError, ValueError) as exc:
+        return FileResult(
+            path, size, mtime_ms, offset, state, False, (0,) * 6, [], [], [], [], str(exc)
+        )
+    st = parsed.state
+    subagent_file = claude or bool(getattr(st, "is_subagent", False))
+    # A sub-agent's own record only names it: its work is attributed to the parent session.
+    sessions = [s for s in parsed.sessions if not (s.parent_external_id and subagent_file)]
+    s = parsed.stats
+    runs, tools, apis = parsed.runs, parsed.tool_calls, parsed.api_calls
+    run_ids = _ulids([r.started_ms for r in runs])
+    tool_ids = _ulids([t.started_ms for t in tools])
+    api_ids = _ulids([a.ts_ms for a in apis])
+    return FileResult(
+        path=path,
+        size=size,
+        mtime_ms=mtime_ms,
+        end_offset=parsed.end_offset,
+        state=json.dumps(st.to_dict(), separators=(",", ":")),
+        reset=reset,
+        stats=(s.lines, s.bytes, s.skipped_malformed, s.skipped_other, s.api_lines, s.skipped_huge),
+        sessions=sessions,
+        runs=[
+            (r.session_external_id, r.external_id, r.started_ms, r.ended_ms, r.prompt,
+             r.is_sidechain, rid)
+            for r, rid in zip(runs, run_ids, strict=True)
+        ],
+        tools=[
+            (t.session_external_id, t.run_external_id, t.external_id, t.name, t.started_ms,
+             t.ended_ms, t.ok, tid)
+            for t, tid in zip(tools, tool_ids, strict=True)
+        ],
+        apis=[(*_api_tuple(a, pricer), aid) for a, aid in zip(apis, api_ids, strict=True)],
+    )  # fmt: skip
+
+
+# -- the importer -------------------------------------------------------------------------------
+class TranscriptImporter:
+    """Imports transcript files for one tracker (its store and settings)."""
+
+    def __init__(self, tracker: Any) -> None:
+        self.tracker = tracker
+        self.db = tracker.db
+        self.agents = AgentStore(tracker.db)
+
+    def discover(self, agent: str, roots: Sequence[Path] | None = None) -> list[str]:
+        from aitrack import transcripts
+
+        if agent == "claude-code":
+            found = transcripts.discover_claude_files(roots or transcripts.default_claude_roots())
+        else:
+            found = transcripts.discover_codex_files(roots or transcripts.default_codex_roots())
+        return [_norm(p) for p in found]
+
+    def import_agent(
+        self,
+        agent: str,
+        roots: Sequence[Path] | None = None,
+        progress: Progress | None = None,
+        workers: int | None = None,
+    ) -> ImportSummary:
+        """Import every transcript of agent under roots (default: the agent's own dirs)."""
+        return self.import_files(agent, self.discover(agent, roots), progress, workers)
+
+    def import_files(
+        self,
+        agent: str,
+        paths: Iterable[str | Path],
+        progress: Progress | None = None,
+        workers: int | None = None,
+        apply_idle_rule: bool = True,
+    ) -> ImportSummary:
+        """Import what is new in these files: each one from its stored offset."""
+        if agent not in AGENTS:
+            raise ValueError(f"unknown agent {agent!r}")
+        started = time.perf_counter()
+        summary = ImportSummary(agent)
+        known = self.agents.import_files(agent)
+        pending: list[tuple[str, int, str | None, int, int]] = []
+        total = 0
+        for raw in paths:
+            path = _norm(raw)
+            summary.files += 1
+            try:
+                st = os.stat(path)
+            except OSError as exc:
+                summary.files_missing += 1
+                summary.errors.append(f"{path}: {exc.strerror or exc}")
+                continue
+            size, mtime = st.st_size, int(st.st_mtime * 1000)
+            row = known.get(path)
+            if row is not None and row["size"] == size and row["mtime_ms"] == mtime:
+                continue
+            offset = row["byte_offset"] if row is not None else 0
+            if size == offset and row is not None:
+                continue
+            pending.append((path, offset, row["state"] if row is not None else None, size, mtime))
+            total += max(size - offset, 0) if size >= offset else size
+        if pending:
+            self._run(agent, pending, total, summary, progress, workers)
+        if apply_idle_rule:
+            close_idle(self.tracker)
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _run(
+        self,
+        agent: str,
+        pending: list[tuple[str, int, str | None, int, int]],
+        total: int,
+        summary: ImportSummary,
+        progress: Progress | None,
+        workers: int | None,
+    ) -> None:
+        from aitrack.usage import user_prices
+
+        prices = user_prices(self.tracker)
+        batch: list[FileResult] = []
+        done = rows = 0
+
+        def take(result: FileResult) -> None:
+            nonlocal done, rows
+            batch.append(result)
+            rows += len(result.apis) + len(result.tools)
+            done += max(result.size - pending_offsets.get(result.path, 0), 0)
+            if progress:
+                progress(min(done, total), total)
+            if len(batch) >= BATCH_FILES or rows >= BATCH_API_ROWS:
+                self._flush(agent, batch, summary)
+                batch.clear()
+                rows = 0
+
+        pending_offsets = {p[0]: p[1] for p in pending}
+        # worker processes pay off on large imports; an explicit count always uses them
+        n_workers = workers if workers is not None else (os.cpu_count() or 1)
+        pool = (
+            n_workers > 1 and len(pending) > 1 and (workers is not None or total >= POOL_MIN_BYTES)
+        )
+        with self.agents.bulk_writes(total >= POOL_MIN_BYTES), ExitStack() as bulk:
+            if self._bulk_load(total):
+                # one transaction: the triggers and indexes come back, or nothing happened
+                bulk.enter_context(self.db.transaction())
+                bulk.enter_context(self.agents.bulk_load())
+            if pool:
+                self._run_pool(agent, pending, prices, n_workers, take)
+            else:
+                from aitrack.pricing import BulkPricer
+
+                pricer = BulkPricer(prices)
+                for item in pending:
+                    take(_parse_file(agent, *item, pricer))
+            if batch:
+                self._flush(agent, batch, summary)
+
+    def _bulk_load(self, total: int) -> bool:
+        """Whether to load without row-by-row rollups and rebuild them after: a large import
+        into an embedded store holding fewer calls than it brings (the rebuild reads them all)."""
+        return (
+            self.db.dialect == "sqlite"
+            and total >= BULK_MIN_BYTES
+            and self.agents.api_call_count() * BYTES_PER_CALL < total
+        )
+
+    def _run_pool(
+        self,
+        agent: str,
+        pending: list[Any],
+        prices: dict[str, Any],
+        n: int,
+        take: Callable[[FileResult], None],
+    ) -> None:
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        tasks = _tasks(pending)
+        ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+        with ProcessPoolExecutor(
+            n, mp_context=ctx, initializer=_init_worker, initargs=(prices,)
+        ) as pool:
+            queue = iter(tasks)
+            running = {pool.submit(_parse_task, agent, t) for t in _take(queue, 2 * n)}
+            while running:
+                finished, running = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    for task in _take(queue, 1):
+                        running.add(pool.submit(_parse_task, agent, task))
+                    for result in fut.result():
+                        take(result)
+
+    # -- storing ---------------------------------------------------------------------------------
+    def _flush(self, agent: str, results: list[FileResult], summary: ImportSummary) -> None:
+        for r in results:
+            if r.error:
+                summary.files_missing += 1
+                summary.errors.append(f"{r.path}: {r.error}")
+                continue
+            summary.files_read += 1
+            lines, nbytes, malformed, other, api, huge = r.stats
+            summary.lines += lines
+            summary.bytes += nbytes
+            summary.skipped_malformed += malformed
+            summary.skipped_other += other
+            summary.skipped_huge += huge
+            summary.api_calls += len(r.apis)
+        good = [r for r in results if not r.error]
+        if not good:
+            return
+        with self.db.transaction():
+            self._store(agent, good, summary)
+
+    def _store(self, agent: str, results: list[FileResult], summary: ImportSummary) -> None:
+        store = self.agents
+        now = now_ms()
+        sid: str | None
+        # sessions: merge this batch's records, create the new ones, widen the known ones
+        merged: dict[str, Any] = {}
+        first_prompt: dict[str, tuple[int, str]] = {}
+        referenced: set[str] = set()
+        for r in results:
+            for s in r.sessions:
+                prev = merged.get(s.external_id)
+                merged[s.external_id] = prev.merged(s) if prev else s
+            for run in r.runs:
+                referenced.add(run[0])
+                if run[4] and not run[5]:
+                    seen = first_prompt.get(run[0])
+                    if seen is None or run[2] < seen[0]:
+                        first_prompt[run[0]] = (run[2], run[4])
+            referenced.update(t[0] for t in r.tools)
+            referenced.update(a[1] for a in r.apis)
+        referenced.discard("")
+        existing = store.sessions_by_external_ids(agent, sorted(referenced | set(merged)))
+        smap = {ext: row["id"] for ext, row in existing.items()}
+        new_rows, extend_rows, reopen, renames = [], [], [], []
+        for ext, s in merged.items():
+            facts = repo_facts(s.cwd)
+            prompt = first_prompt.get(ext, (0, None))[1]
+            row = existing.get(ext)
+            if row is None:
+                sid = ids.new_id(s.first_ts_ms)
+                smap[ext] = sid
+                meta = {"version": s.version, "parent": s.parent_external_id, "title": s.title}
+                new_rows.append({
+                    "id": sid,
+                    "name": name_from_prompt(prompt) or name_from_prompt(s.title)
+                    or default_name(agent, facts["repo_path"] or s.project),
+                    "task_type": "general", "model": s.model, "estimate_source": "default",
+                    "lane": lane_for(agent, ext), "agent": agent, "source": "import",
+                    "external_id": ext, "project": facts["project"] or s.project or None,
+                    "repo_path": facts["repo_path"], "branch": s.git_branch, "cwd": s.cwd,
+                    "start_time": s.first_ts_ms, "last_activity": s.last_ts_ms,
+                    "status": "active",
+                    "metadata": json.dumps({k: v for k, v in meta.items() if v}) or None,
+                })  # fmt: skip
+                continue
+            extend_rows.append(
+                (
+                    s.first_ts_ms,
+                    s.last_ts_ms,
+                    s.model,
+                    s.git_branch,
+                    s.cwd,
+                    facts["repo_path"],
+                    facts["project"],
+                    row["id"],
+                )
+            )
+            if row["status"] != "active" and s.last_ts_ms > row["last_activity"]:
+                reopen.append(row["id"])
+            named = name_from_prompt(prompt)
+            if named and row["name"] == default_name(agent, row["repo_path"]):
+                renames.append((row["id"], named))
+        if new_rows:
+            store.insert_sessions(new_rows)
+            summary.sessions_created += len(new_rows)
+        if extend_rows:
+            store.extend_sessions(extend_rows)
+        if reopen:
+            store.reopen_sessions(reopen)
+        for sid, name in renames:
+            store.rename_session(sid, name)
+
+        # runs: reuse known ids, adopt runs a hook opened before the prompt line existed
+        before = [row["id"] for row in existing.values()]
+        run_map = store.runs_by_external_ids(before) if before else {}
+        hook_made = [row["id"] for row in existing.values() if row["source"] == "hook"]
+        unnamed = store.unnamed_runs(hook_made) if hook_made else {}
+        run_rows, adopted = [], []
+        for r in results:
+            for sess_ext, run_ext, started, ended, prompt, side, new_id in r.runs:
+                sid = smap.get(sess_ext)
+                if sid is None:
+                    continue
+                key = (sid, run_ext)
+                rid = run_map.get(key)
+                if rid is None:
+                    rid = _adopt(unnamed.get(sid), started) if not side else None
+                    if rid is not None:
+                        adopted.append((run_ext, rid))
+                    else:
+                        rid = new_id
+                    run_map[key] = rid
+                run_rows.append(
+                    (
+                        rid,
+                        sid,
+                        run_ext,
+                        started,
+                        ended,
+                        prompt_text(prompt),
+                        "completed",
+                        '{"sidechain":true}' if side else None,
+                    )
+                )
+        if adopted:
+            store.name_runs(adopted)
+        if run_rows:
+            run_rows.sort(key=_first)  # by id, i.e. by time: index pages fill in order
+            store.upsert_runs(run_rows)
+            summary.runs += len(run_rows)
+
+        tool_rows = []
+        for r in results:
+            for sess_ext, run_ext, ext, name, started, ended, ok, tool_id in r.tools:
+                sid = smap.get(sess_ext)
+                if sid is None:
+                    continue
+                tool_rows.append((
+                    tool_id, sid, run_map.get((sid, run_ext)) if run_ext else None,
+                    ext, started, name or "unknown",
+                    ended - started if ended is not None and ended >= started else None,
+                    None if ok is None else int(ok),
+                ))  # fmt: skip
+        if tool_rows:
+            tool_rows.sort(key=_first)
+            store.upsert_tool_calls(tool_rows)
+            summary.tool_calls += len(tool_rows)
+
+        # api_calls: one row per response in the batch (the copy with most tokens; tie: main
+        # chain), then the same rule against what is stored
+        best: dict[str, tuple[Any, ...]] = {}
+        for r in results:
+            for a in r.apis:
+                prev = best.get(a[0])
+                if (
+                    prev is None
+                    or a[17] > prev[17]
+                    or (a[17] == prev[17] and prev[16] and not a[16])
+                ):
+                    best[a[0]] = a
+        source = f"import:{agent}"
+        api_rows = []
+        for a in best.values():
+            sid = smap.get(a[1])
+            if sid is None:
+                continue
+            api_rows.append((
+                a[18], sid, run_map.get((sid, a[2])) if a[2] else None, a[3], a[4],
+                a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], None, None, a[14],
+                source, a[15], a[0], 1 if a[16] else 0,
+            ))  # fmt: skip
+        if api_rows:
+            api_rows.sort(key=_first)
+            store.upsert_api_calls(api_rows)
+
+        for r in results:
+            if r.reset:
+                store.reset_import_file(agent, r.path)
+        store.save_import_files(
+            agent, [(r.path, r.end_offset, r.size, r.mtime_ms, r.state, now) for r in results]
+        )
+
+
+_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+
+
+def _ulids(times: Sequence[int]) -> list[str]:
+    """ULIDs (as aitrack.ids.new_id(at_ms) makes them) for many times at once: base32 of
+    the whole batch in C instead of one integer loop per id."""
+    n = len(times)
+    if not n:
+        return []
+    stamps = b"".join([t.to_bytes(10, "big") for t in times])
+    tpart = base64.b32encode(stamps).translate(_CROCKFORD).decode()
+    rpart = base64.b32encode(os.urandom(10 * n)).translate(_CROCKFORD).decode()
+    return [tpart[16 * k + 6 : 16 * k + 16] + rpart[16 * k : 16 * k + 16] for k in range(n)]
+
+
+def _adopt(candidates: list[dict[str, Any]] | None, started: int) -> str | None:
+    """The hook-made run nearest to a prompt's time (within ADOPT_MS), taken off the list."""
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda c: abs(c["started_at"] - started))
+    if abs(best["started_at"] - started) > ADOPT_MS:
+        return None
+    candidates.remove(best)
+    return best["id"]
+
+
+def _tasks(pending: list[Any]) -> list[list[Any]]:
+    """Files grouped into tasks of about TASK_BYTES of new data each."""
+    tasks: list[list[Any]] = [[]]
+    size = 0
+    for item in pending:
+        if size >= TASK_BYTES:
+            tasks.append([])
+            size = 0
+        tasks[-1].append(item)
+        size += max(item[3] - item[1], 0)
+    return tasks
+
+
+def _first(row: tuple[Any, ...]) -> Any:
+    return row[0]
+
+
+def _take(queue: Any, n: int) -> list[Any]:
+    out = []
+    for _ in range(n):
+        item = next(queue, None)
+        if item is None:
+            break
+        out.append(item)
+    return out
+
+
+def _norm(path: str | Path) -> str:
+    return os.path.abspath(os.path.expanduser(str(path)))

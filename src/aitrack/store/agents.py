@@ -1,0 +1,526 @@
+"""SQL of the coding-agent capture: import bookkeeping (import_files, import_keys), bulk writes
+of transcript records, the hooks' small writes, and the usage-report aggregates.
+
+Bulk writes use executemany inside the caller's transaction. Every upsert here is idempotent,
+so two processes importing the same file (a hook's background import and `aitrack import`)
+never double count: sessions by (agent, external_id), runs and tool calls by
+(session_id, external_id), api_calls by dedup_key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from aitrack.store import usage_rollup
+from aitrack.store.database import Database, Row
+from aitrack.store.records import TOKEN_SUM
+
+CHUNK = 500  # ids per IN (...) list
+
+SESSION_COLUMNS = (
+    "id", "name", "task_type", "model", "estimate_source", "lane", "agent", "source",
+    "external_id", "project", "repo_path", "branch", "cwd", "start_time", "last_activity",
+    "status", "metadata",
+)  # fmt: skip
+RUN_COLUMNS = (
+    "id", "session_id", "external_id", "started_at", "ended_at", "prompt", "status", "metadata",
+)  # fmt: skip
+TOOL_COLUMNS = ("id", "session_id", "run_id", "external_id", "ts", "name", "duration_ms", "ok")
+API_COLUMNS = (
+    "id", "session_id", "run_id", "ts", "provider", "model", "input_tokens", "output_tokens",
+    "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens", "reasoning_tokens",
+    "cost_usd", "cost_source", "latency_ms", "status", "request_id", "source", "request_type",
+    "dedup_key", "is_sidechain",
+)  # fmt: skip
+
+_NEW_TOTAL = TOKEN_SUM.format(p="excluded.")
+_OLD_TOTAL = TOKEN_SUM.format(p="api_calls.")
+UPSERT_API_CALL = (
+    f"INSERT INTO api_calls ({', '.join(API_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in API_COLUMNS)}) ON CONFLICT (dedup_key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in API_COLUMNS if c not in ("id", "dedup_key"))
+    + f" WHERE ({_NEW_TOTAL}) > ({_OLD_TOTAL}) OR "
+    f"(({_NEW_TOTAL}) = ({_OLD_TOTAL}) AND excluded.is_sidechain < api_calls.is_sidechain)"
+)
+# A run seen again keeps its earliest start, latest end and first known prompt; a run a hook
+# still has open stays open (its Stop closes it).
+UPSERT_RUN = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)}) "
+    "ON CONFLICT (session_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET "
+    "started_at = CASE WHEN excluded.started_at < runs.started_at "
+    "THEN excluded.started_at ELSE runs.started_at END, "
+    "ended_at = CASE WHEN runs.status = 'active' THEN runs.ended_at "
+    "WHEN runs.ended_at IS NULL OR excluded.ended_at > runs.ended_at "
+    "THEN excluded.ended_at ELSE runs.ended_at END, "
+    "prompt = COALESCE(runs.prompt, excluded.prompt), "
+    "metadata = COALESCE(runs.metadata, excluded.metadata)"
+)
+UPSERT_TOOL_CALL = (
+    f"INSERT INTO tool_calls ({', '.join(TOOL_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in TOOL_COLUMNS)}) "
+    "ON CONFLICT (session_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET "
+    "duration_ms = COALESCE(tool_calls.duration_ms, excluded.duration_ms), "
+    "ok = COALESCE(tool_calls.ok, excluded.ok), "
+    "run_id = COALESCE(tool_calls.run_id, excluded.run_id)"
+)
+
+
+# -- the usage rollup: sums per 15-minute UTC bucket, session and model ------------------------
+BUCKET_MS = 900_000  # every real time zone offset is a multiple of 15 minutes
+_ROLLUP_SUMS = ("calls", "input_tokens", "output_tokens", "cache_write_tokens",
+                "cache_read_tokens", "reasoning_tokens", "cost_usd", "priced_calls")  # fmt: skip
+
+
+def _rollup_values(row: str) -> tuple[str, ...]:
+    return (
+        f"{row}.ts / {BUCKET_MS}", f"COALESCE({row}.session_id, '')", f"{row}.model", "1",
+        f"{row}.input_tokens", f"{row}.output_tokens",
+        f"{row}.cache_write_5m_tokens + {row}.cache_write_1h_tokens", f"{row}.cache_read_tokens",
+        f"{row}.reasoning_tokens", f"COALESCE({row}.cost_usd, 0)",
+        f"CASE WHEN {row}.cost_usd IS NULL THEN 0 ELSE 1 END",
+    )  # fmt: skip
+
+
+def _rollup_add(row: str) -> str:
+    sets = ", ".join(f"{c} = api_usage_by_bucket.{c} + excluded.{c}" for c in _ROLLUP_SUMS)
+    return (
+        f"INSERT INTO api_usage_by_bucket (bucket, session_id, model, {', '.join(_ROLLUP_SUMS)}) "
+        f"VALUES ({', '.join(_rollup_values(row))}) "
+        f"ON CONFLICT (bucket, session_id, model) DO UPDATE SET {sets}"
+    )
+
+
+def _rollup_remove(row: str) -> list[str]:
+    values = _rollup_values(row)
+    key = f"bucket = {values[0]} AND session_id = {values[1]} AND model = {values[2]}"
+    sets = ", ".join(f"{c} = {c} - ({v})" for c, v in zip(_ROLLUP_SUMS, values[3:], strict=True))
+    return [f"UPDATE api_usage_by_bucket SET {sets} WHERE {key}",
+            f"DELETE FROM api_usage_by_bucket WHERE {key} AND calls <= 0"]  # fmt: skip
+
+
+def create_usage_by_bucket(db: Database) -> None:
+    """Migration: `api_usage_by_bucket`, kept exact by triggers on every write of api_calls
+    (whoever writes), so usage reports read thousands of rollup rows, not every call."""
+    db.execute(
+        "CREATE TABLE api_usage_by_bucket (bucket BIGINT NOT NULL, session_id TEXT NOT NULL, "
+        "model TEXT NOT NULL, calls BIGINT NOT NULL DEFAULT 0, "
+        + ", ".join(f"{c} BIGINT NOT NULL DEFAULT 0" for c in _ROLLUP_SUMS[1:6])
+        + ", cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0, priced_calls BIGINT NOT NULL DEFAULT 0, "
+        "PRIMARY KEY (bucket, session_id, model))"
+    )
+    watched = ("ts", "session_id", "model", "input_tokens", "output_tokens", "cache_read_tokens",
+               "cache_write_5m_tokens", "cache_write_1h_tokens", "reasoning_tokens", "cost_usd")  # fmt: skip
+    if db.dialect == "postgres":
+        body = (
+            "BEGIN\nIF TG_OP IN ('UPDATE', 'DELETE') THEN\n"
+            + ";\n".join(_rollup_remove("OLD"))
+            + ";\nEND IF;\nIF TG_OP IN ('INSERT', 'UPDATE') THEN\n"
+            + _rollup_add("NEW")
+            + ";\nEND IF;\nRETURN NULL;\nEND"
+        )
+        db.execute("CREATE FUNCTION aitrack_api_usage_by_bucket() RETURNS trigger "
+                   f"LANGUAGE plpgsql AS $body$ {body} $body$")  # fmt: skip
+        db.execute(f"CREATE TRIGGER api_usage_by_bucket AFTER INSERT OR DELETE OR UPDATE OF "
+                   f"{', '.join(watched)} ON api_calls FOR EACH ROW "
+                   "EXECUTE FUNCTION aitrack_api_usage_by_bucket()")  # fmt: skip
+    else:
+        db.execute(f"CREATE TRIGGER api_usage_by_bucket_insert AFTER INSERT ON api_calls "
+                   f"BEGIN {_rollup_add('NEW')}; END")  # fmt: skip
+        db.execute(
+            "CREATE TRIGGER api_usage_by_bucket_delete AFTER DELETE ON api_calls BEGIN "
+            + "; ".join(_rollup_remove("OLD"))
+            + "; END"
+        )
+        db.execute(f"CREATE TRIGGER api_usage_by_bucket_update AFTER UPDATE OF {', '.join(watched)} "
+                   "ON api_calls BEGIN " + "; ".join([*_rollup_remove("OLD"), _rollup_add("NEW")])
+                   + "; END")  # fmt: skip
+    _fill_usage_by_bucket(db)
+
+
+def _fill_usage_by_bucket(db: Database) -> None:
+    v = _rollup_values("a")
+    db.execute(
+        f"INSERT INTO api_usage_by_bucket (bucket, session_id, model, {', '.join(_ROLLUP_SUMS)}) "
+        f"SELECT {v[0]}, {v[1]}, {v[2]}, count(*), "
+        + ", ".join(f"sum({x})" for x in v[4:])
+        + f" FROM api_calls a GROUP BY {v[0]}, {v[1]}, {v[2]}"
+    )
+
+
+def rebuild_usage_by_bucket(db: Database) -> None:
+    """`api_usage_by_bucket` derived again from api_calls (after a bulk load)."""
+    db.execute("DELETE FROM api_usage_by_bucket")
+    _fill_usage_by_bucket(db)
+
+
+# Row-by-row upkeep a bulk load of api_calls drops and redoes once at its end: the rollup
+# triggers (each rollup is then rebuilt in one GROUP BY) and the secondary indexes (built
+# again in one sort). The dedup_key index stays: the upsert needs it.
+BULK_TRIGGERS = (
+    "api_usage_by_bucket_insert", "api_usage_by_bucket_delete", "api_usage_by_bucket_update",
+    *usage_rollup.API_CALL_TRIGGERS,
+)  # fmt: skip
+BULK_INDEXES = ("api_calls_by_session", "api_calls_by_ts", "api_calls_by_model",
+                "api_calls_by_ts_cost")  # fmt: skip
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" for _ in range(n))
+
+
+class AgentStore:
+    """Reads and writes of hooks, transcript import, seed importers and usage reports."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @contextmanager
+    def bulk_writes(self, on: bool = True) -> Iterator[None]:
+        """For a large import into the embedded SQLite file: see set_bulk."""
+        if not on or self.db.dialect != "sqlite":
+            yield
+            return
+        self.set_bulk(True)
+        try:
+            yield
+        finally:
+            self.set_bulk(False)
+
+    def set_bulk(self, on: bool, cache_mb: int = 64) -> None:
+        """SQLite bulk-load settings of this connection: no fsync at checkpoints, a bigger
+        page cache, no foreign-key lookups per row (the importer writes each session and run
+        before what refers to it, in the same transaction). A crash loses at most the
+        import; run it again. Off restores the defaults."""
+        if self.db.dialect != "sqlite":
+            return
+        pragmas = (
+            ("synchronous=OFF", f"cache_size=-{cache_mb * 1024}", "foreign_keys=OFF")
+            if on
+            else ("synchronous=NORMAL", "cache_size=-2000", "foreign_keys=ON")
+        )
+        for pragma in pragmas:
+            self.db.execute(f"PRAGMA {pragma}")
+
+    @contextmanager
+    def bulk_load(self, indexes: bool = True) -> Iterator[None]:
+        """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers (and
+        with `indexes` its secondary indexes), let the body write, then rebuild the rollups
+        and recreate triggers and indexes from their stored SQL. All in one transaction: a
+        crash or error rolls the whole load back with the drops. Elsewhere: a no-op."""
+        if self.db.dialect != "sqlite":
+            yield
+            return
+        names = (*BULK_TRIGGERS, *(BULK_INDEXES if indexes else ()))
+        saved = self.db.query(
+            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'api_calls' AND "
+            f"type IN ('trigger', 'index') AND name IN ({_marks(len(names))})",
+            list(names),
+        )
+        triggers = {r["name"] for r in saved if r["type"] == "trigger"}
+        if triggers != set(BULK_TRIGGERS):  # a schema this code does not know: load row by row
+            yield
+            return
+        for r in saved:
+            self.db.execute(f"DROP {r['type'].upper()} {r['name']}")
+        yield
+        rebuild_usage_by_bucket(self.db)
+        usage_rollup.rebuild_usage_rollup(self.db)
+        for r in sorted(saved, key=lambda r: r["type"]):  # indexes first
+            self.db.execute(r["sql"])
+
+    def api_call_count(self) -> int:
+        return int(self.db.scalar("SELECT count(*) FROM api_calls") or 0)
+
+    # -- import bookkeeping ------------------------------------------------------------------
+    def import_files(self, agent: str) -> dict[str, Row]:
+        rows = self.db.query(
+            "SELECT path, byte_offset, size, mtime_ms, state FROM import_files WHERE agent = ?",
+            (agent,),
+        )
+        return {r["path"]: r for r in rows}
+
+    def import_file(self, agent: str, path: str) -> Row | None:
+        return self.db.query_one(
+            "SELECT path, byte_offset, size, mtime_ms, state FROM import_files "
+            "WHERE agent = ? AND path = ?",
+            (agent, path),
+        )
+
+    def import_file_ending(self, agent: str, suffix: str) -> str | None:
+        """A known transcript path ending with suffix (e.g. a Codex thread id + .jsonl)."""
+        from aitrack.store.database import like_pattern
+
+        return self.db.scalar(
+            "SELECT path FROM import_files WHERE agent = ? AND path LIKE ? ESCAPE '\\' "
+            "ORDER BY updated_at DESC LIMIT 1",
+            (agent, "%" + like_pattern(suffix, prefix=True)[:-1]),
+        )
+
+    def save_import_files(
+        self, agent: str, rows: Sequence[tuple[str, int, int, int, str | None, int]]
+    ) -> None:
+        """(path, offset, size, mtime_ms, state, now) per file. A stored offset never moves
+        back (another process got further); a rewritten file is reset first."""
+        self.db.executemany(
+            "INSERT INTO import_files (agent, path, byte_offset, size, mtime_ms, state, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent, path) DO UPDATE SET "
+            "byte_offset = excluded.byte_offset, size = excluded.size, "
+            "mtime_ms = excluded.mtime_ms, state = excluded.state, updated_at = excluded.updated_at "
+            "WHERE excluded.byte_offset >= import_files.byte_offset",
+            [(agent, *r) for r in rows],
+        )
+
+    def reset_import_file(self, agent: str, path: str) -> None:
+        """Forget the offset of a file that was rewritten shorter (it is read again from 0)."""
+        self.db.execute("DELETE FROM import_files WHERE agent = ? AND path = ?", (agent, path))
+
+    def import_keys(self, source: str) -> dict[str, str]:
+        rows = self.db.query(
+            "SELECT source_key, entity_id FROM import_keys WHERE source = ?", (source,)
+        )
+        return {r["source_key"]: r["entity_id"] for r in rows}
+
+    def add_import_keys(self, source: str, rows: Sequence[tuple[str, str, str]]) -> None:
+        """(source_key, entity_type, entity_id) rows; keys already recorded are kept."""
+        self.db.executemany(
+            "INSERT INTO import_keys (source, source_key, entity_type, entity_id) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (source, source_key) DO NOTHING",
+            [(source, *r) for r in rows],
+        )
+
+    # -- sessions ----------------------------------------------------------------------------
+    def sessions_by_external_ids(self, agent: str, external_ids: Sequence[str]) -> dict[str, Row]:
+        out: dict[str, Row] = {}
+        for part in _chunks(list(external_ids)):
+            for r in self.db.query(
+                "SELECT id, external_id, source, status, start_time, last_activity, model, "
+                "branch, cwd, repo_path, name FROM sessions "
+                f"WHERE agent = ? AND external_id IN ({_marks(len(part))})",
+                [agent, *part],
+            ):
+                out[r["external_id"]] = r
+        return out
+
+    def insert_sessions(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.db.executemany(
+            f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) "
+            f"VALUES ({_marks(len(SESSION_COLUMNS))})",
+            [tuple(r.get(c) for c in SESSION_COLUMNS) for r in rows],
+        )
+
+    def extend_sessions(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """(first_ms, last_ms, model, branch, cwd, repo_path, project, id): widen the span
+        and fill what is still unknown."""
+        self.db.executemany(
+            "UPDATE sessions SET "
+            "start_time = CASE WHEN ? < start_time THEN ? ELSE start_time END, "
+            "last_activity = CASE WHEN ? > last_activity THEN ? ELSE last_activity END, "
+            "model = COALESCE(model, ?), branch = COALESCE(branch, ?), cwd = COALESCE(cwd, ?), "
+            "repo_path = COALESCE(repo_path, ?), project = COALESCE(project, ?) WHERE id = ?",
+            [(f, f, last, last, *rest) for f, last, *rest in rows],
+        )
+
+    def reopen_sessions(self, session_ids: Sequence[str]) -> None:
+        """Make ended sessions active again (their agent session went on after they closed)."""
+        self.db.executemany(
+            "UPDATE sessions SET status = 'active', end_time = NULL, outcome = NULL, capped = 0 "
+            "WHERE id = ? AND status <> 'active'",
+            [(sid,) for sid in session_ids],
+        )
+
+    def rename_session(self, session_id: str, name: str) -> None:
+        self.db.execute("UPDATE sessions SET name = ? WHERE id = ?", (name, session_id))
+
+    def set_session_model(self, session_id: str, model: str) -> None:
+        self.db.execute("UPDATE sessions SET model = ? WHERE id = ?", (model, session_id))
+
+    # -- runs and tool calls -----------------------------------------------------------------
+    def runs_by_external_ids(self, session_ids: Sequence[str]) -> dict[tuple[str, str], str]:
+        """(session id, run external id) -> run id, for the runs of these sessions."""
+        out: dict[tuple[str, str], str] = {}
+        for part in _chunks(list(session_ids)):
+            for r in self.db.query(
+                "SELECT id, session_id, external_id FROM runs WHERE external_id IS NOT NULL "
+                f"AND session_id IN ({_marks(len(part))})",
+                list(part),
+            ):
+                out[(r["session_id"], r["external_id"])] = r["id"]
+        return out
+
+    def unnamed_runs(self, session_ids: Sequence[str]) -> dict[str, list[Row]]:
+        """Runs a hook opened before the transcript named them, per session."""
+        out: dict[str, list[Row]] = {}
+        for part in _chunks(list(session_ids)):
+            for r in self.db.query(
+                "SELECT id, session_id, started_at FROM runs WHERE external_id IS NULL "
+                f"AND session_id IN ({_marks(len(part))}) ORDER BY started_at",
+                list(part),
+            ):
+                out.setdefault(r["session_id"], []).append(r)
+        return out
+
+    def name_runs(self, rows: Sequence[tuple[str, str]]) -> None:
+        """(external id, run id): give hook-made runs the transcript's id."""
+        self.db.executemany(
+            "UPDATE runs SET external_id = ? WHERE id = ? AND external_id IS NULL", rows
+        )
+
+    def upsert_runs(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.db.executemany(UPSERT_RUN, rows)
+
+    def upsert_tool_calls(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.db.executemany(UPSERT_TOOL_CALL, rows)
+
+    def tool_call(self, session_id: str, external_id: str) -> Row | None:
+        return self.db.query_one(
+            "SELECT * FROM tool_calls WHERE session_id = ? AND external_id = ?",
+            (session_id, external_id),
+        )
+
+    def finish_tool_call(self, tool_id: str, ok: bool, duration_ms: int | None) -> None:
+        self.db.execute(
+            "UPDATE tool_calls SET ok = ?, duration_ms = COALESCE(duration_ms, ?) WHERE id = ?",
+            (int(ok), duration_ms, tool_id),
+        )
+
+    # -- api calls ---------------------------------------------------------------------------
+    def upsert_api_calls(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Rows in API_COLUMNS order; a stored copy with more tokens wins (see records)."""
+        self.db.executemany(UPSERT_API_CALL, rows)
+
+    # -- usage reports -----------------------------------------------------------------------
+    @staticmethod
+    def use_rollup(filters: dict[str, Any]) -> bool:
+        """Whether the 15-minute rollup answers exactly: the time bounds fall on its buckets
+        (days and dates always do; "12h ago" may not, then calls are read one by one)."""
+        return all(
+            filters.get(k) is None or filters[k] % BUCKET_MS == 0 for k in ("since", "until")
+        )
+
+    def usage_where(self, filters: dict[str, Any], rollup: bool) -> tuple[str, str, list[Any]]:
+        """(join, where, params) over api_calls `a`, or the rollup `r`, and sessions `s` when
+        filtered by them: since/until (ms), project, branch, agent, repo."""
+        clauses, params = [], []
+        time_col, div = ("r.bucket", BUCKET_MS) if rollup else ("a.ts", 1)
+        if filters.get("since") is not None:
+            clauses.append(f"{time_col} >= ?")
+            params.append(filters["since"] // div)
+        if filters.get("until") is not None:
+            clauses.append(f"{time_col} < ?")
+            params.append(filters["until"] // div)
+        if filters.get("project"):
+            clauses.append("(s.project = ? OR s.repo_path = ? OR s.cwd = ?)")
+            params += [filters["project"]] * 3
+        for key, column in (("branch", "s.branch"), ("agent", "s.agent"), ("repo", "s.repo_path")):
+            if filters.get(key):
+                clauses.append(f"{column} = ?")
+                params.append(filters[key])
+        join = ""
+        if any(filters.get(k) for k in ("project", "branch", "agent", "repo")):
+            join = f" JOIN sessions s ON s.id = {'r' if rollup else 'a'}.session_id"
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        return join, where, params
+
+    _CALL_SUMS = (
+        "count(*) AS calls, sum(a.input_tokens) AS input_tokens, "
+        "sum(a.output_tokens) AS output_tokens, "
+        "sum(a.cache_write_5m_tokens + a.cache_write_1h_tokens) AS cache_write_tokens, "
+        "sum(a.cache_read_tokens) AS cache_read_tokens, sum(a.reasoning_tokens) AS reasoning_tokens, "
+        "sum(a.cost_usd) AS cost_usd, count(a.cost_usd) AS priced_calls"
+    )
+    _BUCKET_SUMS = (
+        "sum(r.calls) AS calls, sum(r.input_tokens) AS input_tokens, "
+        "sum(r.output_tokens) AS output_tokens, sum(r.cache_write_tokens) AS cache_write_tokens, "
+        "sum(r.cache_read_tokens) AS cache_read_tokens, sum(r.reasoning_tokens) AS reasoning_tokens, "
+        "sum(r.cost_usd) AS cost_usd, sum(r.priced_calls) AS priced_calls"
+    )
+
+    def usage_by_period(
+        self, filters: dict[str, Any], period_ms: int, offset_ms: int = 0
+    ) -> list[Row]:
+        """Token and cost sums per (period number, model): period = (ts + offset) // period_ms,
+        for period_ms a multiple of 15 minutes. With a fixed UTC offset and a day period this is
+        the local day; with 15-minute periods callers fold any time zone into local days."""
+        if self.use_rollup(filters):
+            join, where, params = self.usage_where(filters, rollup=True)
+            return self.db.query(
+                f"SELECT (r.bucket * {BUCKET_MS} + ?) / ? AS bucket, r.model AS model, "
+                f"{self._BUCKET_SUMS} FROM api_usage_by_bucket r{join}{where} GROUP BY 1, 2",
+                [offset_ms, period_ms, *params],
+            )
+        join, where, params = self.usage_where(filters, rollup=False)
+        return self.db.query(
+            f"SELECT (a.ts + ?) / ? AS bucket, a.model AS model, {self._CALL_SUMS} "
+            f"FROM api_calls a{join}{where} GROUP BY 1, 2",
+            [offset_ms, period_ms, *params],
+        )
+
+    def usage_span(self, filters: dict[str, Any]) -> Row:
+        """First and last call time (ms; to the 15-minute bucket when read from the rollup)."""
+        if self.use_rollup(filters):
+            join, where, params = self.usage_where(filters, rollup=True)
+            row = self.db.query_one(
+                f"SELECT min(r.bucket) * {BUCKET_MS} AS first, max(r.bucket) * {BUCKET_MS} AS last "
+                f"FROM api_usage_by_bucket r{join}{where}",
+                params,
+            )
+        else:
+            join, where, params = self.usage_where(filters, rollup=False)
+            row = self.db.query_one(
+                f"SELECT min(a.ts) AS first, max(a.ts) AS last FROM api_calls a{join}{where}",
+                params,
+            )
+        return row or {"first": None, "last": None}
+
+    def usage_by_session(self, filters: dict[str, Any]) -> list[Row]:
+        """Sums per (session, model), with each session's first and last call time."""
+        join, where, params = self.usage_where(filters, rollup=False)
+        spans = {
+            r["session_id"]: r
+            for r in self.db.query(
+                "SELECT a.session_id AS session_id, min(a.ts) AS first_ts, max(a.ts) AS last_ts "
+                f"FROM api_calls a{join}{where} GROUP BY a.session_id",
+                params,
+            )
+        }
+        if self.use_rollup(filters):
+            join, where, params = self.usage_where(filters, rollup=True)
+            rows = self.db.query(
+                "SELECT NULLIF(r.session_id, '') AS session_id, r.model AS model, "
+                f"{self._BUCKET_SUMS} FROM api_usage_by_bucket r{join}{where} GROUP BY 1, 2",
+                params,
+            )
+        else:
+            rows = self.db.query(
+                f"SELECT a.session_id AS session_id, a.model AS model, {self._CALL_SUMS} "
+                f"FROM api_calls a{join}{where} GROUP BY 1, 2",
+                params,
+            )
+        for r in rows:
+            span = spans.get(r["session_id"]) or {}
+            r["first_ts"], r["last_ts"] = span.get("first_ts"), span.get("last_ts")
+        return rows
+
+    def sessions_by_ids(self, session_ids: Sequence[str]) -> dict[str, Row]:
+        out: dict[str, Row] = {}
+        for part in _chunks(list(session_ids)):
+            for r in self.db.query(
+                "SELECT id, name, agent, external_id, project, repo_path, branch, status, "
+                f"start_time, end_time, last_activity FROM sessions WHERE id IN ({_marks(len(part))})",
+                list(part),
+            ):
+                out[r["id"]] = r
+        return out
+
+    # -- seed imports ------------------------------------------------------------------------
+    def insert_change_ignore(self, row: dict[str, Any]) -> int:
+        from aitrack.store.records import insert_ignore
+
+        return insert_ignore(self.db, "changes", row)
