@@ -1,0 +1,1 @@
+"""The web dashboard and REST API of aitrack (FastAPI, Jinja2, htmx, server-drawn SVG)."""
