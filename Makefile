@@ -22,9 +22,13 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 install: $(VENV)/.installed
 dev: $(VENV)/.dev-installed
 
+# The main job: import whatever local agent transcripts exist, print the ROI report, then
+# serve the dashboard (Ctrl-C to stop). DASHBOARD_PORT=0 picks a free port.
+DASHBOARD_PORT ?= 8050
 run: install
 	$(VENV)/bin/aitrack import all
 	$(VENV)/bin/aitrack report
+	$(VENV)/bin/aitrack dashboard --port $(DASHBOARD_PORT)
 
 # The store's tests also run on PostgreSQL when the local server answers.
 test: dev
