@@ -28,6 +28,8 @@ from aitrack.transcripts import (
 )
 
 GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "tools" / "gen_agent_logs.py"
+if not GENERATOR.exists():  # a clone elsewhere than beside shared/
+    GENERATOR = Path("/work/shared/tools/gen_agent_logs.py")
 TRUTH_KEYS = ["input", "output", "cache_creation", "cache_read", "reasoning", "responses"]
 HIGH_DUP = ["--dup-rate", "0.2", "--btw-rate", "0.05"]
 SID = "11111111-2222-4333-8444-555555555555"
