@@ -12,7 +12,6 @@ stay imported. Large imports parse files in worker processes while this one writ
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -541,21 +540,25 @@ class TranscriptImporter:
         )
 
 
-_CROCKFORD = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-)
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32, as aitrack.ids
+_PAIRS = [a + b for a in _ALPHABET for b in _ALPHABET]  # 10 bits -> 2 characters
+_RANDOM_CHARS = bytes(ord(_ALPHABET[b & 31]) for b in range(256))  # a byte -> 5 random bits
 
 
 def _ulids(times: Sequence[int]) -> list[str]:
-    """ULIDs (as aitrack.ids.new_id(at_ms) makes them) for many times at once: base32 of
-    the whole batch in C instead of one integer loop per id."""
+    """ULIDs (as aitrack.ids.new_id(at_ms) makes them) for many times at once: the time in
+    two-character steps from a table, the 80 random bits as 16 random bytes each cut to 5 bits
+    in one translate."""
     n = len(times)
     if not n:
         return []
-    stamps = b"".join([t.to_bytes(10, "big") for t in times])
-    tpart = base64.b32encode(stamps).translate(_CROCKFORD).decode()
-    rpart = base64.b32encode(os.urandom(10 * n)).translate(_CROCKFORD).decode()
-    return [tpart[16 * k + 6 : 16 * k + 16] + rpart[16 * k : 16 * k + 16] for k in range(n)]
+    rand = os.urandom(16 * n).translate(_RANDOM_CHARS).decode()
+    p = _PAIRS
+    return [
+        p[(t >> 40) & 1023] + p[(t >> 30) & 1023] + p[(t >> 20) & 1023] + p[(t >> 10) & 1023]
+        + p[t & 1023] + rand[16 * k : 16 * k + 16]
+        for k, t in enumerate(times)
+    ]  # fmt: skip
 
 
 def _adopt(candidates: list[dict[str, Any]] | None, started: int) -> str | None:

@@ -156,14 +156,12 @@ def rebuild_usage_by_bucket(db: Database) -> None:
 
 
 # Row-by-row upkeep a bulk load of api_calls drops and redoes once at its end: the rollup
-# triggers (each rollup is then rebuilt in one GROUP BY) and the secondary indexes (built
-# again in one sort). The dedup_key index stays: the upsert needs it.
+# triggers (each rollup is then rebuilt in one GROUP BY). Indexes stay: building them again
+# after the load measured no faster than keeping them.
 BULK_TRIGGERS = (
     "api_usage_by_bucket_insert", "api_usage_by_bucket_delete", "api_usage_by_bucket_update",
     *usage_rollup.API_CALL_TRIGGERS,
 )  # fmt: skip
-BULK_INDEXES = ("api_calls_by_session", "api_calls_by_ts", "api_calls_by_model",
-                "api_calls_by_ts_cost")  # fmt: skip
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -209,30 +207,28 @@ class AgentStore:
             self.db.execute(f"PRAGMA {pragma}")
 
     @contextmanager
-    def bulk_load(self, indexes: bool = True) -> Iterator[None]:
-        """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers (and
-        with `indexes` its secondary indexes), let the body write, then rebuild the rollups
-        and recreate triggers and indexes from their stored SQL. All in one transaction: a
-        crash or error rolls the whole load back with the drops. Elsewhere: a no-op."""
+    def bulk_load(self) -> Iterator[None]:
+        """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers, let
+        the body write, then rebuild the rollups and recreate the triggers from their stored
+        SQL. All in one transaction: a crash or error rolls the whole load back with the
+        drops. Elsewhere (or on a schema this code does not know): a no-op."""
         if self.db.dialect != "sqlite":
             yield
             return
-        names = (*BULK_TRIGGERS, *(BULK_INDEXES if indexes else ()))
         saved = self.db.query(
-            "SELECT type, name, sql FROM sqlite_master WHERE tbl_name = 'api_calls' AND "
-            f"type IN ('trigger', 'index') AND name IN ({_marks(len(names))})",
-            list(names),
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND "
+            f"tbl_name = 'api_calls' AND name IN ({_marks(len(BULK_TRIGGERS))})",
+            list(BULK_TRIGGERS),
         )
-        triggers = {r["name"] for r in saved if r["type"] == "trigger"}
-        if triggers != set(BULK_TRIGGERS):  # a schema this code does not know: load row by row
+        if {r["name"] for r in saved} != set(BULK_TRIGGERS):
             yield
             return
         for r in saved:
-            self.db.execute(f"DROP {r['type'].upper()} {r['name']}")
+            self.db.execute(f"DROP TRIGGER {r['name']}")
         yield
         rebuild_usage_by_bucket(self.db)
         usage_rollup.rebuild_usage_rollup(self.db)
-        for r in sorted(saved, key=lambda r: r["type"]):  # indexes first
+        for r in saved:
             self.db.execute(r["sql"])
 
     def api_call_count(self) -> int:

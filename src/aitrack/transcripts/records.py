@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+import orjson
+
 from aitrack.errors import AitrackError
 
 Agent = Literal["claude-code", "codex"]
@@ -282,14 +284,24 @@ def ts_ms(value: object) -> int | None:
 
 
 _scan_once = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_orjson_loads = orjson.loads
 
 
 def loads(data: bytes) -> Any:
-    """json.loads for one UTF-8 line, without its per-call overhead (encoding sniffing, regexes).
+    """json.loads for one UTF-8 line: orjson, and the standard library for what orjson
+    refuses but json accepts (NaN, Infinity, lone surrogates). One difference: orjson reads
+    integers beyond 64 bits as floats; as_int counts both spellings as 0.
 
     Raises:
         ValueError: not exactly one JSON value (UnicodeDecodeError and JSONDecodeError are ValueErrors).
     """
+    try:
+        return _orjson_loads(data)
+    except ValueError:  # orjson.JSONDecodeError is a ValueError
+        return _json_loads(data)
+
+
+def _json_loads(data: bytes) -> Any:
     text = data.decode()
     try:
         obj, end = _scan_once(text, 0)
@@ -304,11 +316,15 @@ def loads(data: bytes) -> Any:
     return obj
 
 
+_INT_LIMIT = 2**63  # SQLite's and PostgreSQL's BIGINT; orjson reads longer integers as floats
+
+
 def as_int(value: object) -> int:
-    """A token count: non-negative int, else 0 (bools, floats with fractions, junk)."""
+    """A token count: non-negative int below 2**63, else 0 (bools, floats with fractions,
+    counts no database column holds, junk)."""
     if type(value) is int:
-        return value if value > 0 else 0
-    if isinstance(value, float) and value.is_integer() and value > 0:
+        return value if 0 < value < _INT_LIMIT else 0
+    if isinstance(value, float) and value.is_integer() and 0 < value < _INT_LIMIT:
         return int(value)
     return 0
 

@@ -1,0 +1,127 @@
+"""The bulk load of a large cold import (rollup triggers and api_calls indexes dropped, rollups
+rebuilt in one GROUP BY each, all in one transaction) gives the store a row-by-row import gives,
+and orjson reads transcript lines exactly as json does."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.test_import_transcripts import generate, per_model, truth
+
+import aitrack.importing.transcripts as importing
+from aitrack.importing.transcripts import TranscriptImporter
+from aitrack.store import open_store
+from aitrack.store.agents import AgentStore
+from aitrack.tracker import Tracker
+from aitrack.transcripts.records import as_int, loads
+from aitrack.usage import record_api_call
+
+ROLLUPS = ("api_usage_by_bucket", "api_usage_by_session", "session_rollup", "api_spend_by_bucket")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    return generate(tmp_path_factory.mktemp("gen") / "claude", "claude-code", sessions=10)
+
+
+def rollups(tracker: Tracker) -> dict[str, list[tuple]]:
+    """Each rollup's rows, sorted, costs rounded (sums in another order differ in the last
+    bits), rows that hold nothing left out (row-by-row upkeep may leave zeroed rows)."""
+    names = {
+        r["id"]: r["external_id"] for r in tracker.db.query("SELECT id, external_id FROM sessions")
+    }
+    out = {}
+    for table in ROLLUPS:
+        rows = []
+        for r in tracker.db.query(f"SELECT * FROM {table}"):
+            if "session_id" in r:  # ids differ between stores: compare the agents' session ids
+                r["session_id"] = names.get(r["session_id"], r["session_id"])
+            values = tuple(round(v, 9) if isinstance(v, float) else v for k, v in sorted(r.items()))
+            measures = [v for k, v in r.items() if isinstance(v, int | float) and k not in (
+                "bucket", "session_start", "productive")]  # fmt: skip
+            if any(measures):
+                rows.append(values)
+        out[table] = sorted(rows, key=repr)
+    return out
+
+
+def schema(tracker: Tracker) -> list[tuple]:
+    return sorted(
+        (r["type"], r["name"], r["sql"])
+        for r in tracker.db.query("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL")
+    )
+
+
+def loaded(tmp_path: Path, name: str, corpus: Path, bulk: bool, monkeypatch) -> Tracker:
+    tracker = Tracker(open_store(str(tmp_path / f"{name}.db")))
+    # a call outside any session and one in a hook-made session, stored before the import
+    record_api_call(tracker, model="claude-sonnet-4-5", source="proxy", ts=1_760_000_000_000,
+                    input_tokens=10, output_tokens=5, dedup_key="outside")  # fmt: skip
+    monkeypatch.setattr(importing, "BULK_MIN_BYTES", 0 if bulk else 10**15)
+    TranscriptImporter(tracker).import_agent("claude-code", [corpus], workers=1)
+    return tracker
+
+
+def test_a_bulk_load_gives_the_rollups_of_a_row_by_row_import(tmp_path, corpus, monkeypatch):
+    rowwise = loaded(tmp_path, "rowwise", corpus, False, monkeypatch)
+    bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)
+    assert per_model(bulk, "claude-code") == truth(corpus, "claude-code")
+    assert rollups(bulk) == rollups(rowwise)
+    assert all(rollups(bulk)[t] for t in ROLLUPS)
+    assert schema(bulk) == schema(rowwise)  # triggers and indexes are back, as they were
+
+
+def test_after_a_bulk_load_the_triggers_keep_the_rollups_again(tmp_path, corpus, monkeypatch):
+    rowwise = loaded(tmp_path, "rowwise", corpus, False, monkeypatch)
+    bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)
+    for tracker in (rowwise, bulk):
+        record_api_call(tracker, model="claude-opus-4-1", source="proxy", ts=1_760_000_900_000,
+                        input_tokens=7, output_tokens=3, dedup_key="later")  # fmt: skip
+        tracker.db.execute("DELETE FROM api_calls WHERE dedup_key = 'outside'")
+    assert rollups(bulk) == rollups(rowwise)
+
+
+def test_a_bulk_load_that_fails_leaves_triggers_indexes_and_rows_as_they_were(tmp_path):
+    tracker = Tracker(open_store(str(tmp_path / "a.db")))
+    record_api_call(tracker, model="m", source="proxy", ts=1_760_000_000_000, input_tokens=1,
+                    dedup_key="k1")  # fmt: skip
+    before, sums = schema(tracker), rollups(tracker)
+    with pytest.raises(RuntimeError), tracker.db.transaction(), AgentStore(tracker.db).bulk_load():
+        tracker.db.execute("DELETE FROM api_calls")
+        raise RuntimeError("crash mid-load")
+    assert schema(tracker) == before
+    assert rollups(tracker) == sums
+    assert tracker.db.scalar("SELECT count(*) FROM api_calls") == 1
+
+
+def test_a_bulk_load_on_postgres_or_sqlite_keeps_the_store_exact(store_url, tmp_path, monkeypatch):
+    small = generate(tmp_path / "claude", "claude-code", sessions=3, turns=3)
+    tracker = Tracker(open_store(store_url))
+    monkeypatch.setattr(importing, "BULK_MIN_BYTES", 0)
+    TranscriptImporter(tracker).import_agent("claude-code", [small], workers=1)
+    assert per_model(tracker, "claude-code") == truth(small, "claude-code")
+    got = tracker.db.query_one("SELECT sum(calls) AS c FROM api_usage_by_bucket")
+    assert got["c"] == tracker.db.scalar("SELECT count(*) FROM api_calls")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b'{"a":NaN,"b":-Infinity}', b'"\\ud800"',
+     b' {"a":[1.5,-0.0,1e400]} ', b'{"a":1,"a":2}', b'{"t":"\xc3\xa9"}'],
+)  # fmt: skip
+def test_lines_read_as_json_reads_them(line):
+    got, want = loads(line), json.loads(line)
+    assert json.dumps(got) == json.dumps(want)  # NaN, inf, -0.0 and big ints spelled alike
+
+
+@pytest.mark.parametrize("line", [b'{"a":1}x', b"\xff", b"", b'{"a":'])
+def test_lines_json_refuses_are_refused(line):
+    with pytest.raises(ValueError):
+        loads(line)
+
+
+def test_token_counts_no_bigint_holds_count_as_zero_whichever_parser():
+    assert as_int(2**63 - 1) == 2**63 - 1
+    assert as_int(2**63) == as_int(float(2**70)) == as_int(loads(b"123456789012345678901")) == 0
