@@ -122,7 +122,8 @@ class SqliteDatabase(Database):
             self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA busy_timeout=60000")
             tables = {
-                r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                r[0]
+                for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
             }
             if tables - {"sqlite_sequence"} and "aitrack_migrations" not in tables:
                 self._conn.close()
