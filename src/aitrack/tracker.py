@@ -283,18 +283,20 @@ class Tracker:
         tools = list(tools_used or [])
         if not all(isinstance(t, str) for t in tools):
             raise InvalidValue("tools used must be a list of tool names")
-        for kind, value in (
+        for kind, count in (
             ("tokens_in", tokens_in),
             ("tokens_out", tokens_out),
             ("cached_tokens", cached_tokens),
             ("new_tokens", new_tokens),
         ):
-            check_non_negative(kind, value)
-        for kind, value in (("cache_hit_rate", cache_hit_rate), ("context_pct", context_pct)):
-            check_non_negative(kind, value)
-            if value is not None and value > (1 if kind == "cache_hit_rate" else 100):
-                bound = "1" if kind == "cache_hit_rate" else "100"
-                raise InvalidValue(f"{kind} must be between 0 and {bound}, not {value}")
+            check_non_negative(kind, count)
+        for kind, ratio, bound in (
+            ("cache_hit_rate", cache_hit_rate, 1),
+            ("context_pct", context_pct, 100),
+        ):
+            check_non_negative(kind, ratio)
+            if ratio is not None and ratio > bound:
+                raise InvalidValue(f"{kind} must be between 0 and {bound}, not {ratio}")
         session = self._writable(session_id)
         row = {
             "id": ids.new_id(),

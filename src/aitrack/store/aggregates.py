@@ -200,21 +200,3 @@ class Aggregates:
         )
         assert files is not None
         return {**{k: (v or 0) for k, v in files.items()}, "commits": commits or 0}
-
-    def spend_since(
-        self, since_ms: int, session_id: str | None = None, repo: str | None = None
-    ) -> float:
-        clauses, params = ["a.ts >= ?"], [since_ms]
-        join = ""
-        if session_id:
-            clauses.append("a.session_id = ?")
-            params.append(session_id)
-        if repo:
-            join = " JOIN sessions s ON s.id = a.session_id"
-            clauses.append("s.repo_path = ?")
-            params.append(repo)
-        value = self.db.scalar(
-            f"SELECT sum(a.cost_usd) FROM api_calls a{join} WHERE " + " AND ".join(clauses),
-            params,
-        )
-        return float(value or 0.0)
