@@ -9,20 +9,11 @@ from typing import Any, TextIO
 
 from aitrack import __version__, presenters
 from aitrack.clock import now_ms, to_iso
+from aitrack.store.records import SESSION_CHILD_TABLES
 from aitrack.tracker import Tracker
 
-# table -> key in the exported session (the notes table is "annotations": "notes" is a field)
-CHILD_TABLES = (
-    "interactions",
-    "issues",
-    "notes",
-    "runs",
-    "tool_calls",
-    "api_calls",
-    "changes",
-    "commits",
-    "code_metrics",
-)
+# the notes table is exported as "annotations": "notes" is a session field
+CHILD_TABLES = SESSION_CHILD_TABLES
 CSV_COLUMNS = (
     "id",
     "name",

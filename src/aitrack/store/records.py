@@ -14,6 +14,18 @@ TOKEN_SUM = (
     "+ {p}cache_write_1h_tokens"
 )
 LONG_GAP_MS = 15 * 60_000  # an idle gap between interactions longer than this counts as long
+# the tables whose rows belong to one session (session_id), in a sensible reading order
+SESSION_CHILD_TABLES = (
+    "interactions",
+    "issues",
+    "notes",
+    "runs",
+    "tool_calls",
+    "api_calls",
+    "changes",
+    "commits",
+    "code_metrics",
+)
 SESSION_FILTERS = ("repo", "agent", "task_type", "outcome", "status", "model", "branch", "lane")
 
 
@@ -261,17 +273,7 @@ class Records:
         insert(self.db, "notes", row)
 
     def rows_for_session(self, table: str, session_id: str, order: str = "ts") -> list[Row]:
-        assert table in {
-            "interactions",
-            "issues",
-            "notes",
-            "runs",
-            "tool_calls",
-            "api_calls",
-            "changes",
-            "commits",
-            "code_metrics",
-        }
+        assert table in SESSION_CHILD_TABLES
         return self.db.query(
             f"SELECT * FROM {table} WHERE session_id = ? ORDER BY {order}", (session_id,)
         )

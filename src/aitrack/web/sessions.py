@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from aitrack import analytics, presenters
 from aitrack.clock import now_ms, to_iso
 from aitrack.store.dashboard import SORTS
+from aitrack.store.records import SESSION_CHILD_TABLES
 from aitrack.web import shaping
 from aitrack.web.context import AppState, Filters, FiltersDep, State
 
@@ -180,17 +181,7 @@ def _timeline(detail: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
     return events[-TIMELINE_LIMIT:], total
 
 
-CHILDREN = (
-    "interactions",
-    "issues",
-    "notes",
-    "runs",
-    "tool_calls",
-    "api_calls",
-    "changes",
-    "commits",
-    "code_metrics",
-)
+CHILDREN = SESSION_CHILD_TABLES
 
 
 def _summary(
