@@ -154,7 +154,9 @@ def test_the_stripper_keeps_crlf_streams_and_usage_in_the_middle_of_a_chunk():
     assert p.IncludeUsageStripper().feed(first) == b'data: {"id":"x","choices":[{"delta":{}}]}\n\n'
 
 
-@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", "deflate-raw", "identity", ""])
+@pytest.mark.parametrize(
+    "encoding", ["gzip", "x-gzip", "deflate", "deflate-raw", "br", "zstd", "identity", ""]
+)
 def test_bodies_are_decoded_incrementally_in_every_encoding(encoding):
     body = (
         json.dumps(
@@ -174,6 +176,14 @@ def test_bodies_are_decoded_incrementally_in_every_encoding(encoding):
     elif encoding == "deflate-raw":
         c = zlib.compressobj(9, zlib.DEFLATED, -15)
         data, encoding = c.compress(body) + c.flush(), "deflate"
+    elif encoding == "br":
+        import brotli
+
+        data = brotli.compress(body)
+    elif encoding == "zstd":
+        import zstandard
+
+        data = zstandard.ZstdCompressor().compress(body)
     else:
         data = body
     decoder = p.make_decoder(encoding)

@@ -262,6 +262,17 @@ class _Deflate:
         return self._d.decompress(data)
 
 
+class _Brotli:
+    """brotli's incremental decoder under the zlib-style name (`process` -> `decompress`)."""
+
+    def __init__(self, decoder: Any) -> None:
+        self._d = decoder
+
+    def decompress(self, data: bytes) -> bytes:
+        step = getattr(self._d, "process", None) or self._d.decompress
+        return step(data)
+
+
 def _one_decoder(encoding: str) -> Any:
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -277,10 +288,7 @@ def _one_decoder(encoding: str) -> Any:
                 raise UnsupportedEncoding(
                     "br (install the brotli package to read usage from brotli responses)"
                 ) from None
-        decoder = brotli.Decompressor()
-        if not hasattr(decoder, "decompress"):
-            decoder.decompress = decoder.process
-        return decoder
+        return _Brotli(brotli.Decompressor())
     if encoding == "zstd":
         try:
             import zstandard  # type: ignore[import-not-found]
