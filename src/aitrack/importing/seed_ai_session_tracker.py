@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from aitrack import ids
-from aitrack.clock import from_iso
 from aitrack.errors import InvalidValue, NotFound
+from aitrack.importing.seed_values import iso_ms, to_int
 from aitrack.store.agents import AgentStore
 from aitrack.store.records import dumps
 from aitrack.vocab import ESTIMATE_SOURCES, OUTCOMES, SEVERITIES, TASK_TYPES
@@ -79,21 +79,8 @@ def _records(path: Path) -> list[dict[str, Any]]:
     return [d for d in data if isinstance(d, dict)] if isinstance(data, list) else []
 
 
-def _ms(value: Any) -> int | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return from_iso(value)
-    except ValueError:
-        return None
-
-
 def _digest(text: Any) -> str:
     return hashlib.sha1(str(text).encode("utf-8")).hexdigest()[:12]
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 class _Import:
@@ -120,8 +107,8 @@ class _Import:
     # -- sessions -----------------------------------------------------------------------------
     def session(self, sid: str, s: dict[str, Any]) -> None:
         key = f"session:{sid}"
-        start = _ms(s.get("start_time"))
-        end = _ms(s.get("end_time"))
+        start = iso_ms(s.get("start_time"))
+        end = iso_ms(s.get("end_time"))
         status = "active" if s.get("status") == "active" else "completed"
         outcome = s.get("outcome") if s.get("outcome") in OUTCOMES else None
         existing = self._seen(key)
@@ -208,12 +195,12 @@ class _Import:
 
     # -- what hangs off sessions ------------------------------------------------------------
     def interaction(self, item: dict[str, Any]) -> None:
-        sid, ts = item.get("session_id"), _ms(item.get("timestamp"))
+        sid, ts = item.get("session_id"), iso_ms(item.get("timestamp"))
         key = f"interaction:{sid}:{item.get('timestamp')}:{_digest(item.get('prompt'))}"
         if self._seen(key):
             return
         session_id = self._seen(f"session:{sid}")
-        rating = _int(item.get("effectiveness_rating", item.get("rating")))
+        rating = to_int(item.get("effectiveness_rating", item.get("rating")))
         if session_id is None or ts is None or rating is None:
             self.skipped += 1
             return
@@ -225,13 +212,13 @@ class _Import:
             "prompt": str(item.get("prompt") or ""),
             "response_summary": str(item.get("response_summary") or ""),
             "rating": min(5, max(1, rating)),
-            "iteration_count": max(1, _int(item.get("iteration_count")) or 1),
+            "iteration_count": max(1, to_int(item.get("iteration_count")) or 1),
             "tools_used": dumps(
                 [str(t) for t in tools] if isinstance(tools, list) else [str(tools)]
             ),
         }
         for field in ("tokens_in", "tokens_out", "cached_tokens", "new_tokens"):
-            row[field] = _int(item.get(field))
+            row[field] = to_int(item.get(field))
         for field in ("cache_hit_rate", "context_pct"):
             value = item.get(field)
             row[field] = float(value) if isinstance(value, int | float) else None
@@ -240,7 +227,7 @@ class _Import:
         self.added["interactions"] += 1
 
     def issue(self, item: dict[str, Any]) -> None:
-        sid, ts = item.get("session_id"), _ms(item.get("timestamp"))
+        sid, ts = item.get("session_id"), iso_ms(item.get("timestamp"))
         key = f"issue:{sid}:{item.get('timestamp')}:{_digest(item.get('description'))}"
         if self._seen(key):
             return
@@ -283,18 +270,18 @@ class _Import:
             row: dict[str, Any] = {
                 "id": ids.new_id(ts),
                 "session_id": session_id,
-                "ts": _ms(entry.get("timestamp")) or ts,
+                "ts": iso_ms(entry.get("timestamp")) or ts,
                 "file_path": str(entry.get("file_path") or fn.get("file_path") or ""),
                 "language": "python",
                 "function_name": str(fn["function_name"]),
                 "modification_type": str(fn.get("modification_type") or "modified"),
-                "lines_added": _int(contrib.get("lines_added", fn.get("lines_added"))) or 0,
-                "lines_modified": _int(contrib.get("lines_modified", fn.get("lines_modified")))
+                "lines_added": to_int(contrib.get("lines_added", fn.get("lines_added"))) or 0,
+                "lines_modified": to_int(contrib.get("lines_modified", fn.get("lines_modified")))
                 or 0,
-                "lines_deleted": _int(contrib.get("lines_deleted", fn.get("lines_deleted"))) or 0,
-                "complexity": _int(context.get("final_complexity", fn.get("complexity"))),
+                "lines_deleted": to_int(contrib.get("lines_deleted", fn.get("lines_deleted"))) or 0,
+                "complexity": to_int(context.get("final_complexity", fn.get("complexity"))),
                 "documented": 1 if doc.get("has_docstring", fn.get("has_docstring")) else 0,
-                "doc_score": _int(doc.get("quality_score", fn.get("documentation_score"))) or 0,
+                "doc_score": to_int(doc.get("quality_score", fn.get("documentation_score"))) or 0,
                 "effort_score": float(value.get("effort_score", fn.get("effort_score")) or 0),
                 "source": ROW_SOURCE,
             }
@@ -308,14 +295,14 @@ class _Import:
 
         rid = item.get("id") or f"{item.get('timestamp')}:{item.get('model')}"
         key = f"request:{rid}"
-        ts = _ms(item.get("timestamp"))
+        ts = iso_ms(item.get("timestamp"))
         if self._seen(key):
             return
         if ts is None or not item.get("model"):
             self.skipped += 1
             return
-        tokens_in = _int(item.get("tokens_in")) or 0
-        cached = min(_int(item.get("cached_tokens")) or 0, tokens_in)
+        tokens_in = to_int(item.get("tokens_in")) or 0
+        cached = min(to_int(item.get("cached_tokens")) or 0, tokens_in)
         row = api_call_row(
             model=str(item["model"]),
             source=ROW_SOURCE,
@@ -324,7 +311,7 @@ class _Import:
             dedup_key=f"{SOURCE}:request:{rid}",
             input_tokens=tokens_in - cached,  # the seed's tokens_in includes the cached part
             cache_read_tokens=cached,
-            output_tokens=_int(item.get("tokens_out")) or 0,
+            output_tokens=to_int(item.get("tokens_out")) or 0,
         )
         record_api_calls(self.tracker, [row])
         self._remember(key, "api_call", row["id"])

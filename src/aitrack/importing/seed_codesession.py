@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from aitrack import ids
-from aitrack.clock import from_iso
 from aitrack.errors import InvalidValue, NotFound
+from aitrack.importing.seed_values import iso_ms, to_int
 from aitrack.store.agents import AgentStore
 from aitrack.store.records import dumps
 
@@ -106,19 +106,6 @@ def _rows(conn: sqlite3.Connection, table: str) -> list[dict[str, Any]]:
     return [dict(r) for r in conn.execute(f"SELECT * FROM {table} ORDER BY id")]
 
 
-def _ms(value: Any) -> int | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return from_iso(value)
-    except ValueError:
-        return None
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
 class _Import:
     def __init__(self, tracker: Any, path: Path) -> None:
         self.tracker = tracker
@@ -140,13 +127,13 @@ class _Import:
         self.new_keys.append((key, kind, entity_id))
 
     def session(self, s: dict[str, Any]) -> None:
-        start = _ms(s.get("start_time"))
+        start = iso_ms(s.get("start_time"))
         if start is None:
             self.skipped += 1
             self.notes.append(f"session {s.get('id')} has no readable start time: skipped")
             return
         key = f"session:{s.get('start_time')}:{s.get('name')}"
-        end = _ms(s.get("end_time"))
+        end = iso_ms(s.get("end_time"))
         active = s.get("status") == "active"
         existing = self.known.get(key)
         if existing is not None:
@@ -219,12 +206,12 @@ class _Import:
         key = f"{parent[1]}:ai_usage:{u.get('id')}"
         if key in self.known:
             return
-        ts = _ms(u.get("timestamp"))
+        ts = iso_ms(u.get("timestamp"))
         if ts is None or not u.get("model"):
             self.skipped += 1
             return
-        prompt, completion = _int(u.get("prompt_tokens")), _int(u.get("completion_tokens"))
-        total = _int(u.get("tokens")) or 0
+        prompt, completion = to_int(u.get("prompt_tokens")), to_int(u.get("completion_tokens"))
+        total = to_int(u.get("tokens")) or 0
         if prompt is None and completion is None:
             prompt, completion = total, 0  # only a total was recorded
         cost = u.get("cost")
@@ -246,7 +233,7 @@ class _Import:
         if parent is None:
             return
         key = f"{parent[1]}:file_change:{c.get('id')}"
-        ts = _ms(c.get("timestamp"))
+        ts = iso_ms(c.get("timestamp"))
         if key in self.known or ts is None or not c.get("file_path"):
             return
         row: dict[str, Any] = {
@@ -269,7 +256,7 @@ class _Import:
         if parent is None:
             return
         key = f"{parent[1]}:commit:{c.get('id')}"
-        ts = _ms(c.get("timestamp"))
+        ts = iso_ms(c.get("timestamp"))
         if key in self.known or ts is None or not c.get("hash"):
             return
         row: dict[str, Any] = {
@@ -288,7 +275,7 @@ class _Import:
         if parent is None:
             return
         key = f"{parent[1]}:note:{n.get('id')}"
-        ts = _ms(n.get("timestamp"))
+        ts = iso_ms(n.get("timestamp"))
         if key in self.known or ts is None:
             return
         row: dict[str, Any] = {"id": ids.new_id(ts), "session_id": parent[0], "ts": ts,

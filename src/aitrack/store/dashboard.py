@@ -14,7 +14,7 @@ from typing import Any
 
 from aitrack.store.aggregates import DURATION, ESTIMATE
 from aitrack.store.database import Database, Row
-from aitrack.store.records import Records
+from aitrack.store.records import SESSION_CHILD_TABLES, Records
 from aitrack.store.usage_rollup import BUCKET_MS, TOKENS
 from aitrack.vocab import EXCLUDED_FROM_ROI
 
@@ -345,17 +345,7 @@ class DashboardQueries:
         """The latest `limit` rows of one of a session's child tables (oldest first) and how
         many there are."""
         order = {"runs": "started_at"}.get(table, "ts")
-        if table not in (
-            "interactions",
-            "issues",
-            "notes",
-            "runs",
-            "tool_calls",
-            "api_calls",
-            "commits",
-            "changes",
-            "code_metrics",
-        ):
+        if table not in SESSION_CHILD_TABLES:
             raise ValueError(table)
         rows = self.db.query(
             f"SELECT * FROM {table} WHERE session_id = ? ORDER BY {order} DESC, id DESC LIMIT ?",

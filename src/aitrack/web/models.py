@@ -64,12 +64,7 @@ def models_data(state: AppState, f: Filters) -> dict[str, Any]:
     )
     return {
         "filters": f.describe(),
-        "buckets": {
-            "unit": unit,
-            "labels": [b.label for b in buckets],
-            "titles": [b.title for b in buckets],
-            "starts": [b.lo for b in buckets],
-        },
+        "buckets": shaping.bucket_axis(unit, buckets),
         "totals": {
             "calls": sum(m.get("calls", 0) for m in models),
             "tokens": sum(m.get("tokens", 0) for m in models),

@@ -96,12 +96,7 @@ def overview_data(state: Any, f: Filters) -> dict[str, Any]:
     )
     return {
         "filters": f.describe(),
-        "buckets": {
-            "unit": unit,
-            "labels": [b.label for b in buckets],
-            "titles": [b.title for b in buckets],
-            "starts": [b.lo for b in buckets],
-        },
+        "buckets": shaping.bucket_axis(unit, buckets),
         "kpis": {
             "sessions": s["sessions"],
             "active_now": q.count_sessions({**live, "status": "active"}),

@@ -48,12 +48,7 @@ def quality_data(state: AppState, f: Filters) -> dict[str, Any]:
     tags = state.store.records.tags_for("session", [r["id"] for r in worst])
     return {
         "filters": f.describe(),
-        "buckets": {
-            "unit": unit,
-            "labels": [b.label for b in buckets],
-            "titles": [b.title for b in buckets],
-            "starts": [b.lo for b in buckets],
-        },
+        "buckets": shaping.bucket_axis(unit, buckets),
         "totals": {
             "sessions": s.get("sessions", 0),
             "interactions": s.get("interactions", 0),

@@ -9,6 +9,7 @@ from typing import Any
 from aitrack import presenters
 from aitrack.analytics import average_rating
 from aitrack.store.database import Row
+from aitrack.web.context import Bucket
 
 OTHER = "other"
 
@@ -117,3 +118,13 @@ def session_item(row: Row, tags: dict[str, str] | None = None) -> dict[str, Any]
 
 def rating_of(rating_sum: float, count: float) -> float | None:
     return average_rating(rating_sum, count) if count else None
+
+
+def bucket_axis(unit: str, buckets: Sequence[Bucket]) -> dict[str, Any]:
+    """A page's time axis: the bucket unit, axis labels, tooltip titles and start times."""
+    return {
+        "unit": unit,
+        "labels": [b.label for b in buckets],
+        "titles": [b.title for b in buckets],
+        "starts": [b.lo for b in buckets],
+    }
