@@ -16,6 +16,7 @@ from aitrack.clock import zone
 from aitrack.settings import Settings
 from aitrack.store import Store
 from aitrack.store.database import Row
+from aitrack.store.records import BILLABLE_TOKEN_COLUMNS
 
 
 def roi(totals: Row, api_cost_usd: float, settings: Settings) -> dict[str, Any]:
@@ -63,13 +64,7 @@ def session_summary(session: Row, api_calls: list[Row], settings: Settings) -> d
     models: dict[str, int] = defaultdict(int)
     tokens = 0
     for c in api_calls:
-        total = (
-            c["input_tokens"]
-            + c["output_tokens"]
-            + c["cache_read_tokens"]
-            + c["cache_write_5m_tokens"]
-            + c["cache_write_1h_tokens"]
-        )
+        total = sum(c[k] for k in BILLABLE_TOKEN_COLUMNS)
         tokens += total
         models[c["model"]] += total
     n = session.get("interaction_count") or 0

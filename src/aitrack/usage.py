@@ -9,17 +9,11 @@ from typing import Any
 from aitrack import ids
 from aitrack.clock import now_ms
 from aitrack.store.database import Row
+from aitrack.store.records import TOKEN_COLUMNS
 from aitrack.tracker import Tracker
 from aitrack.vocab import check_non_negative, check_text
 
-TOKEN_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-)
+TOKEN_FIELDS = TOKEN_COLUMNS
 
 
 def user_prices(tracker: Tracker) -> dict[str, Any]:

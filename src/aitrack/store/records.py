@@ -9,6 +9,16 @@ from typing import Any
 
 from aitrack.store.database import Database, Row, like_pattern
 
+# api_calls' token columns; the first five are billable (reasoning is part of output)
+TOKEN_COLUMNS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+)
+BILLABLE_TOKEN_COLUMNS = TOKEN_COLUMNS[:5]
 TOKEN_SUM = (
     "{p}input_tokens + {p}output_tokens + {p}cache_read_tokens + {p}cache_write_5m_tokens "
     "+ {p}cache_write_1h_tokens"

@@ -18,16 +18,10 @@ Reports read these instead of a million api_calls.
 from __future__ import annotations
 
 from aitrack.store.database import Database
+from aitrack.store.records import TOKEN_COLUMNS
 from aitrack.vocab import EXCLUDED_FROM_ROI
 
-TOKENS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-)
+TOKENS = TOKEN_COLUMNS
 BUCKET_MS = 900_000
 _BILLABLE = TOKENS[:5]
 _USAGE_MEASURES = ("calls", *TOKENS, "tokens", "cost_usd", "priced_calls")

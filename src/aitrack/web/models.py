@@ -8,22 +8,12 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from aitrack.store.records import TOKEN_COLUMNS
 from aitrack.web import shaping
 from aitrack.web.context import AppState, Filters, FiltersDep, State
 
 router = APIRouter()
-MEASURES = (
-    "calls",
-    "input_tokens",
-    "output_tokens",
-    "cache_read_tokens",
-    "cache_write_5m_tokens",
-    "cache_write_1h_tokens",
-    "reasoning_tokens",
-    "tokens",
-    "cost_usd",
-    "priced_calls",
-)
+MEASURES = ("calls", *TOKEN_COLUMNS, "tokens", "cost_usd", "priced_calls")
 
 
 def models_data(state: AppState, f: Filters) -> dict[str, Any]:

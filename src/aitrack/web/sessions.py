@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from aitrack import analytics, presenters
 from aitrack.clock import now_ms, to_iso
 from aitrack.store.dashboard import SORTS
-from aitrack.store.records import SESSION_CHILD_TABLES
+from aitrack.store.records import BILLABLE_TOKEN_COLUMNS, SESSION_CHILD_TABLES
 from aitrack.web import shaping
 from aitrack.web.context import AppState, Filters, FiltersDep, State
 
@@ -136,16 +136,7 @@ def _timeline(detail: dict[str, Any]) -> tuple[list[dict[str, Any]], int]:
         events.append({"ts": t["ts"], "kind": "tool", "text": f"{t['name']}{state}"})
     for a in detail["api_calls"]:
         cost = "unpriced" if a["cost_usd"] is None else f"${a['cost_usd']:.4f}"
-        tokens = sum(
-            a[k]
-            for k in (
-                "input_tokens",
-                "output_tokens",
-                "cache_read_tokens",
-                "cache_write_5m_tokens",
-                "cache_write_1h_tokens",
-            )
-        )
+        tokens = sum(a[k] for k in BILLABLE_TOKEN_COLUMNS)
         events.append(
             {"ts": a["ts"], "kind": "api", "text": f"{a['model']}: {tokens:,} tokens, {cost}"}
         )
