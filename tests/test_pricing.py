@@ -342,6 +342,23 @@ def test_bulk_pricer_agrees_with_price_call_on_random_usages():
     assert priced > 1_500
 
 
+def test_bulk_pricer_row_cost_agrees_with_its_price_on_random_usages():
+    user_prices = {"my-local-llama": UserPrice("my-local-llama", 0.2, 0.6)}
+    rows, objects = BulkPricer(user_prices), BulkPricer(user_prices)
+
+    for provider, model, usage, at_ms in random_rows(2_000):
+        fields = [
+            usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+            usage.cache_write_5m_tokens, usage.cache_write_1h_tokens, usage.reasoning_tokens,
+        ]  # fmt: skip
+        if min(fields) < 0:
+            continue  # the importer hands over clean counts only
+        expected = objects.price(provider, model, usage, at_ms)
+        cost, source = rows.cost(provider, model, at_ms, *fields)
+        assert source == expected.source, (provider, model, usage, at_ms)
+        assert cost == expected.cost_usd, (provider, model, usage, at_ms)
+
+
 def test_bulk_pricer_prices_common_models_without_genai_prices_per_row():
     pricer = BulkPricer()
     models = ["claude-sonnet-4-5-20250929", "claude-haiku-4-5-20251001", "claude-opus-4-1-20250805"]

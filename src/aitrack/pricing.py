@@ -515,6 +515,26 @@ class BulkPricer:
             self._exact_cache.popitem(last=False)
         return result
 
+    def cost(
+        self,
+        provider: str | None,
+        model: str,
+        at_ms: int,
+        i: int,
+        o: int,
+        cr: int,
+        w5: int,
+        w1: int,
+        r: int,
+    ) -> tuple[float | None, str | None]:
+        """(cost_usd, source) of one row of clean non-negative token counts, as `price`
+        gives them, without building objects (the import's hot path)."""
+        plan = self._plans.get((provider, model, at_ms // _DAY_MS))
+        if type(plan) is _Linear and r <= o and (i | o | cr | w5 | w1 | r) >= 0:
+            return plan.cost(i, o, cr, w5, w1, r), plan.source
+        result = self.price(provider, model, TokenUsage(i, o, cr, w5, w1, r), at_ms)
+        return result.cost_usd, result.source
+
     def _plan(self, provider: str | None, model: str, day: int) -> Any:
         own = self._user.get((model or "").strip().lower())
         if own is not None:
