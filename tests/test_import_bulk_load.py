@@ -1,4 +1,4 @@
-"""The bulk load of a large cold import (rollup triggers and api_calls indexes dropped, rollups
+"""The bulk load of a large cold import (rollup triggers and plain indexes dropped, rollups
 rebuilt in one GROUP BY each, all in one transaction) gives the store a row-by-row import gives,
 and orjson reads transcript lines exactly as json does."""
 
@@ -54,6 +54,26 @@ def schema(tracker: Tracker) -> list[tuple]:
     )
 
 
+def calls_and_tools(tracker: Tracker) -> tuple[list[tuple], list[tuple]]:
+    """Every api_call and tool call as the agent's ids name them (our ids differ by store)."""
+    calls = tracker.db.query(
+        "SELECT a.dedup_key, s.external_id AS session, r.external_id AS run, a.ts, a.model, "
+        "a.input_tokens, a.output_tokens, a.cache_read_tokens, a.cache_write_5m_tokens, "
+        "a.cache_write_1h_tokens, a.is_sidechain, a.request_id, round(a.cost_usd, 9) AS cost "
+        "FROM api_calls a LEFT JOIN sessions s ON s.id = a.session_id "
+        "LEFT JOIN runs r ON r.id = a.run_id"
+    )
+    tools = tracker.db.query(
+        "SELECT s.external_id AS session, t.external_id, r.external_id AS run, t.ts, t.name, "
+        "t.duration_ms, t.ok FROM tool_calls t JOIN sessions s ON s.id = t.session_id "
+        "LEFT JOIN runs r ON r.id = t.run_id"
+    )
+    return (
+        sorted((tuple(r.values()) for r in calls), key=repr),
+        sorted((tuple(r.values()) for r in tools), key=repr),
+    )
+
+
 def loaded(tmp_path: Path, name: str, corpus: Path, bulk: bool, monkeypatch) -> Tracker:
     tracker = Tracker(open_store(str(tmp_path / f"{name}.db")))
     # a call outside any session and one in a hook-made session, stored before the import
@@ -71,6 +91,22 @@ def test_a_bulk_load_gives_the_rollups_of_a_row_by_row_import(tmp_path, corpus, 
     assert rollups(bulk) == rollups(rowwise)
     assert all(rollups(bulk)[t] for t in ROLLUPS)
     assert schema(bulk) == schema(rowwise)  # triggers and indexes are back, as they were
+
+
+def test_a_bulk_load_in_many_batches_keeps_the_best_copy_of_each_response(
+    tmp_path, corpus, monkeypatch
+):
+    """Copies of one response in files of different batches (resumed sessions, /btw asides)
+    meet only at the load's end, where the copy the upsert would keep must remain."""
+    rowwise = loaded(tmp_path, "rowwise", corpus, False, monkeypatch)
+    monkeypatch.setattr(importing, "BATCH_FILES", 1)
+    bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)
+    monkeypatch.setattr(importing, "BATCH_FILES", 1)
+    batched = loaded(tmp_path, "batched", corpus, False, monkeypatch)
+    assert per_model(bulk, "claude-code") == truth(corpus, "claude-code")
+    assert calls_and_tools(bulk) == calls_and_tools(rowwise) == calls_and_tools(batched)
+    assert rollups(bulk) == rollups(rowwise)
+    assert schema(bulk) == schema(rowwise)
 
 
 def test_after_a_bulk_load_the_triggers_keep_the_rollups_again(tmp_path, corpus, monkeypatch):

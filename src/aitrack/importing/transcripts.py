@@ -36,7 +36,7 @@ from aitrack.store.agents import AgentStore
 AGENTS = ("claude-code", "codex")
 ADOPT_MS = 120_000  # a hook-made run and the transcript's prompt line this close are one run
 POOL_MIN_BYTES = 48 * 1024 * 1024  # parse in worker processes above this much new data
-TASK_BYTES = 4 * 1024 * 1024
+TASK_BYTES = 16 * 1024 * 1024  # a worker task; each is one write transaction in the store
 BATCH_API_ROWS = 25_000
 BATCH_FILES = 600
 BULK_MIN_BYTES = POOL_MIN_BYTES  # above this much new data (and a small store): a bulk load
@@ -105,6 +105,7 @@ class FileResult:
     tools: list[tuple[Any, ...]]  # (session ext, run ext, ext, name, started, ended, ok, id)
     apis: list[tuple[Any, ...]]  # see _api_tuple, plus a new id
     error: str | None = None
+    api_count: int = 0  # len(apis) before a batch packed them
 
 
 _pricer: Any = None
@@ -117,15 +118,65 @@ def _init_worker(user_prices: dict[str, Any]) -> None:
     _pricer = BulkPricer(user_prices)
 
 
-def _parse_task(agent: str, items: list[tuple[str, int, str | None, int, int]]) -> list[FileResult]:
-    return [_parse_file(agent, *item, _pricer) for item in items]
+@dataclass
+class Batch:
+    """Parsed files ready to store. ``image`` holds their runs, tool calls and api_calls
+    packed for the embedded store (store/import_staging.py); the results then carry none."""
+
+    results: list[FileResult]
+    first_prompt: dict[str, tuple[int, str]]  # session ext -> (time, text) of its first prompt
+    referenced: set[str]  # session exts the rows refer to
+    image: bytes | None = None
+
+
+def _parse_task(
+    agent: str, items: list[tuple[str, int, str | None, int, int]], packed: bool
+) -> Batch:
+    results = [_parse_file(agent, *item, _pricer) for item in items]
+    return _batch(results, packed)
+
+
+def _batch(results: list[FileResult], packed: bool) -> Batch:
+    """The batch of these results; packed: rows moved into a stage image."""
+    first_prompt: dict[str, tuple[int, str]] = {}
+    referenced: set[str] = set()
+    for r in results:
+        for run in r.runs:
+            referenced.add(run[0])
+            if run[4] and not run[5]:
+                seen = first_prompt.get(run[0])
+                if seen is None or run[2] < seen[0]:
+                    first_prompt[run[0]] = (run[2], run[4])
+        referenced.update(t[0] for t in r.tools)
+        referenced.update(a[1] for a in r.apis)
+    referenced.discard("")
+    batch = Batch(results, first_prompt, referenced)
+    if packed:
+        from aitrack.store import import_staging
+
+        runs = [(*run[:4], prompt_text(run[4]), *run[5:]) for r in results for run in r.runs]
+        tools = [t for r in results for t in r.tools]
+        batch.image = import_staging.pack(runs, tools, _best_calls(results).values())
+        for r in results:
+            r.runs, r.tools, r.apis = [], [], []
+    return batch
+
+
+def _best_calls(results: list[FileResult]) -> dict[str, tuple[Any, ...]]:
+    """One api row per response in these results: the copy with most tokens (tie: main
+    chain, then the first read)."""
+    best: dict[str, tuple[Any, ...]] = {}
+    for r in results:
+        for a in r.apis:
+            prev = best.get(a[0])
+            if prev is None or a[17] > prev[17] or (a[17] == prev[17] and prev[16] and not a[16]):
+                best[a[0]] = a
+    return best
 
 
 def _api_tuple(r: Any, pricer: Any) -> tuple[Any, ...]:
     """(dedup_key, session ext, run ext, ts, provider, model, input, output, cache_read, 5m,
     1h, reasoning, cost, cost_source, request_id, request_type, sidechain, total)."""
-    from aitrack.pricing import TokenUsage
-
     i, o, cr, w5, w1, rs = (
         r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_5m_tokens,
         r.cache_write_1h_tokens, r.reasoning_tokens,
@@ -134,8 +185,7 @@ def _api_tuple(r: Any, pricer: Any) -> tuple[Any, ...]:
     if total == 0:  # an API error or empty response costs nothing at any price
         cost, source = 0.0, "no-usage"
     else:
-        price = pricer.price(r.provider, r.model, TokenUsage(i, o, cr, w5, w1, rs), r.ts_ms)
-        cost, source = price.cost_usd, price.source
+        cost, source = pricer.cost(r.provider, r.model, r.ts_ms, i, o, cr, w5, w1, rs)
     return (
         r.dedup_key, r.session_external_id, r.run_external_id, r.ts_ms, r.provider, r.model,
         i, o, cr, w5, w1, rs, cost, source, r.request_id,
@@ -200,6 +250,7 @@ def _parse_file(
             for t, tid in zip(tools, tool_ids, strict=True)
         ],
         apis=[(*_api_tuple(a, pricer), aid) for a, aid in zip(apis, api_ids, strict=True)],
+        api_count=len(apis),
     )  # fmt: skip
 
 
@@ -211,6 +262,8 @@ class TranscriptImporter:
         self.tracker = tracker
         self.db = tracker.db
         self.agents = AgentStore(tracker.db)
+        self._appending = False  # inside a bulk load that appends api_calls (see _run)
+        self._idle_before: int | None = None  # idle rule applied: sessions idle before this
 
     def discover(self, agent: str, roots: Sequence[Path] | None = None) -> list[str]:
         from aitrack import transcripts
@@ -265,8 +318,12 @@ class TranscriptImporter:
                 continue
             pending.append((path, offset, row["state"] if row is not None else None, size, mtime))
             total += max(size - offset, 0) if size >= offset else size
-        if pending:
-            self._run(agent, pending, total, summary, progress, workers)
+        self._idle_before = self.tracker.idle_cutoff() if apply_idle_rule else None
+        try:
+            if pending:
+                self._run(agent, pending, total, summary, progress, workers)
+        finally:
+            self._idle_before = None
         if apply_idle_rule:
             close_idle(self.tracker)
         summary.seconds = time.perf_counter() - started
@@ -284,22 +341,31 @@ class TranscriptImporter:
         from aitrack.usage import user_prices
 
         prices = user_prices(self.tracker)
+        packed = self.db.dialect == "sqlite"
         batch: list[FileResult] = []
         done = rows = 0
+        pending_offsets = {p[0]: p[1] for p in pending}
 
-        def take(result: FileResult) -> None:
-            nonlocal done, rows
-            batch.append(result)
-            rows += len(result.apis) + len(result.tools)
-            done += max(result.size - pending_offsets.get(result.path, 0), 0)
+        def progressed(results: list[FileResult]) -> None:
+            nonlocal done
+            done += sum(max(r.size - pending_offsets.get(r.path, 0), 0) for r in results)
             if progress:
                 progress(min(done, total), total)
+
+        def take(result: FileResult) -> None:
+            nonlocal rows
+            batch.append(result)
+            rows += len(result.apis) + len(result.tools)
+            progressed([result])
             if len(batch) >= BATCH_FILES or rows >= BATCH_API_ROWS:
-                self._flush(agent, batch, summary)
+                self._flush(agent, _batch(batch, packed), summary)
                 batch.clear()
                 rows = 0
 
-        pending_offsets = {p[0]: p[1] for p in pending}
+        def take_batch(parsed: Batch) -> None:  # a worker's task, packed there
+            progressed(parsed.results)
+            self._flush(agent, parsed, summary)
+
         # worker processes pay off on large imports; an explicit count always uses them
         n_workers = workers if workers is not None else (os.cpu_count() or 1)
         pool = (
@@ -309,9 +375,10 @@ class TranscriptImporter:
             if self._bulk_load(total):
                 # one transaction: the triggers and indexes come back, or nothing happened
                 bulk.enter_context(self.db.transaction())
-                bulk.enter_context(self.agents.bulk_load())
+                self._appending = bulk.enter_context(self.agents.bulk_load())
+                bulk.callback(setattr, self, "_appending", False)
             if pool:
-                self._run_pool(agent, pending, prices, n_workers, take)
+                self._run_pool(agent, pending, prices, n_workers, packed, take_batch)
             else:
                 from aitrack.pricing import BulkPricer
 
@@ -319,7 +386,7 @@ class TranscriptImporter:
                 for item in pending:
                     take(_parse_file(agent, *item, pricer))
             if batch:
-                self._flush(agent, batch, summary)
+                self._flush(agent, _batch(batch, packed), summary)
 
     def _bulk_load(self, total: int) -> bool:
         """Whether to load without row-by-row rollups and rebuild them after: a large import
@@ -336,7 +403,8 @@ class TranscriptImporter:
         pending: list[Any],
         prices: dict[str, Any],
         n: int,
-        take: Callable[[FileResult], None],
+        packed: bool,
+        take: Callable[[Batch], None],
     ) -> None:
         import multiprocessing
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -347,18 +415,17 @@ class TranscriptImporter:
             n, mp_context=ctx, initializer=_init_worker, initargs=(prices,)
         ) as pool:
             queue = iter(tasks)
-            running = {pool.submit(_parse_task, agent, t) for t in _take(queue, 2 * n)}
+            running = {pool.submit(_parse_task, agent, t, packed) for t in _take(queue, 2 * n)}
             while running:
                 finished, running = wait(running, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     for task in _take(queue, 1):
-                        running.add(pool.submit(_parse_task, agent, task))
-                    for result in fut.result():
-                        take(result)
+                        running.add(pool.submit(_parse_task, agent, task, packed))
+                    take(fut.result())
 
     # -- storing ---------------------------------------------------------------------------------
-    def _flush(self, agent: str, results: list[FileResult], summary: ImportSummary) -> None:
-        for r in results:
+    def _flush(self, agent: str, batch: Batch, summary: ImportSummary) -> None:
+        for r in batch.results:
             if r.error:
                 summary.files_missing += 1
                 summary.errors.append(f"{r.path}: {r.error}")
@@ -370,35 +437,40 @@ class TranscriptImporter:
             summary.skipped_malformed += malformed
             summary.skipped_other += other
             summary.skipped_huge += huge
-            summary.api_calls += len(r.apis)
-        good = [r for r in results if not r.error]
+            summary.api_calls += r.api_count
+        good = [r for r in batch.results if not r.error]
         if not good:
             return
         with self.db.transaction():
-            self._store(agent, good, summary)
+            smap, existing = self._store_sessions(agent, good, batch, summary)
+            if batch.image is not None:
+                self._store_packed(agent, batch.image, smap, existing, summary)
+            else:
+                self._store_rows(agent, good, smap, existing, summary)
+            store = self.agents
+            for r in good:
+                if r.reset:
+                    store.reset_import_file(agent, r.path)
+            now = now_ms()
+            store.save_import_files(
+                agent, [(r.path, r.end_offset, r.size, r.mtime_ms, r.state, now) for r in good]
+            )
 
-    def _store(self, agent: str, results: list[FileResult], summary: ImportSummary) -> None:
+    def _store_sessions(
+        self, agent: str, results: list[FileResult], batch: Batch, summary: ImportSummary
+    ) -> tuple[dict[str, str], dict[str, Any]]:
+        """Merge this batch's session records, create the new ones, widen the known ones.
+        Returns (agent session id -> our id, the known sessions' rows by agent session id)."""
         store = self.agents
-        now = now_ms()
         sid: str | None
-        # sessions: merge this batch's records, create the new ones, widen the known ones
         merged: dict[str, Any] = {}
-        first_prompt: dict[str, tuple[int, str]] = {}
-        referenced: set[str] = set()
         for r in results:
             for s in r.sessions:
                 prev = merged.get(s.external_id)
                 merged[s.external_id] = prev.merged(s) if prev else s
-            for run in r.runs:
-                referenced.add(run[0])
-                if run[4] and not run[5]:
-                    seen = first_prompt.get(run[0])
-                    if seen is None or run[2] < seen[0]:
-                        first_prompt[run[0]] = (run[2], run[4])
-            referenced.update(t[0] for t in r.tools)
-            referenced.update(a[1] for a in r.apis)
-        referenced.discard("")
-        existing = store.sessions_by_external_ids(agent, sorted(referenced | set(merged)))
+        first_prompt = batch.first_prompt
+        idle_before = self._idle_before
+        existing = store.sessions_by_external_ids(agent, sorted(batch.referenced | set(merged)))
         smap = {ext: row["id"] for ext, row in existing.items()}
         new_rows, extend_rows, reopen, renames = [], [], [], []
         for ext, s in merged.items():
@@ -421,6 +493,9 @@ class TranscriptImporter:
                     "status": "active",
                     "metadata": json.dumps({k: v for k, v in meta.items() if v}) or None,
                 })  # fmt: skip
+                if idle_before is not None and s.last_ts_ms < idle_before:
+                    # the idle rule would close it at the end: create it closed
+                    new_rows[-1].update(self.tracker.idle_closing_values(new_rows[-1]))
                 continue
             extend_rows.append(
                 (
@@ -448,7 +523,53 @@ class TranscriptImporter:
             store.reopen_sessions(reopen)
         for sid, name in renames:
             store.rename_session(sid, name)
+        return smap, existing
 
+    def _store_packed(
+        self,
+        agent: str,
+        image: bytes,
+        smap: dict[str, str],
+        existing: dict[str, Any],
+        summary: ImportSummary,
+    ) -> None:
+        """Runs, tool calls and api_calls from a packed stage, merged in SQL (SQLite)."""
+        from aitrack.store import import_staging
+
+        import_staging.load(self.db, image, smap)
+        hook_made = {ext: row["id"] for ext, row in existing.items() if row["source"] == "hook"}
+        if hook_made:  # name the hook's runs first: the merge then updates them
+            store = self.agents
+            run_map: dict[tuple[str, str], str | None] = dict(
+                store.runs_by_external_ids(list(hook_made.values()))
+            )
+            unnamed = store.unnamed_runs(list(hook_made.values()))
+            adopted = []
+            for sess_ext, run_ext, started in import_staging.staged_runs(self.db, list(hook_made)):
+                key = (hook_made[sess_ext], run_ext)
+                if key not in run_map:
+                    rid = run_map[key] = _adopt(unnamed.get(key[0]), started)
+                    if rid is not None:
+                        adopted.append((run_ext, rid))
+            if adopted:
+                store.name_runs(adopted)
+        runs, tools = import_staging.merge(self.db, f"import:{agent}", not self._appending)
+        if self._appending:  # the rollup triggers are off: count the batch in
+            self.agents.add_to_rollups(import_staging.STAGED_USAGE)
+        summary.runs += runs
+        summary.tool_calls += tools
+
+    def _store_rows(
+        self,
+        agent: str,
+        results: list[FileResult],
+        smap: dict[str, str],
+        existing: dict[str, Any],
+        summary: ImportSummary,
+    ) -> None:
+        """Runs, tool calls and api_calls bound row by row (PostgreSQL)."""
+        store = self.agents
+        sid: str | None
         # runs: reuse known ids, adopt runs a hook opened before the prompt line existed
         before = [row["id"] for row in existing.values()]
         run_map = store.runs_by_external_ids(before) if before else {}
@@ -505,18 +626,8 @@ class TranscriptImporter:
             store.upsert_tool_calls(tool_rows)
             summary.tool_calls += len(tool_rows)
 
-        # api_calls: one row per response in the batch (the copy with most tokens; tie: main
-        # chain), then the same rule against what is stored
-        best: dict[str, tuple[Any, ...]] = {}
-        for r in results:
-            for a in r.apis:
-                prev = best.get(a[0])
-                if (
-                    prev is None
-                    or a[17] > prev[17]
-                    or (a[17] == prev[17] and prev[16] and not a[16])
-                ):
-                    best[a[0]] = a
+        # api_calls: one row per response in the batch, then the same rule against the store
+        best = _best_calls(results)
         source = f"import:{agent}"
         api_rows = []
         for a in best.values():
@@ -531,13 +642,6 @@ class TranscriptImporter:
         if api_rows:
             api_rows.sort(key=_first)
             store.upsert_api_calls(api_rows)
-
-        for r in results:
-            if r.reset:
-                store.reset_import_file(agent, r.path)
-        store.save_import_files(
-            agent, [(r.path, r.end_offset, r.size, r.mtime_ms, r.state, now) for r in results]
-        )
 
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32, as aitrack.ids

@@ -22,8 +22,9 @@ CHUNK = 500  # ids per IN (...) list
 SESSION_COLUMNS = (
     "id", "name", "task_type", "model", "estimate_source", "lane", "agent", "source",
     "external_id", "project", "repo_path", "branch", "cwd", "start_time", "last_activity",
-    "status", "metadata",
+    "status", "metadata", "end_time", "outcome", "notes", "capped",
 )  # fmt: skip
+_SESSION_DEFAULTS = {"capped": 0}
 RUN_COLUMNS = (
     "id", "session_id", "external_id", "started_at", "ended_at", "prompt", "status", "metadata",
 )  # fmt: skip
@@ -37,17 +38,20 @@ API_COLUMNS = (
 
 _NEW_TOTAL = TOKEN_SUM.format(p="excluded.")
 _OLD_TOTAL = TOKEN_SUM.format(p="api_calls.")
-UPSERT_API_CALL = (
-    f"INSERT INTO api_calls ({', '.join(API_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in API_COLUMNS)}) ON CONFLICT (dedup_key) DO UPDATE SET "
+# The ON CONFLICT clauses are shared with the staged merge (store/import_staging.py).
+API_CONFLICT = (
+    "ON CONFLICT (dedup_key) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in API_COLUMNS if c not in ("id", "dedup_key"))
     + f" WHERE ({_NEW_TOTAL}) > ({_OLD_TOTAL}) OR "
     f"(({_NEW_TOTAL}) = ({_OLD_TOTAL}) AND excluded.is_sidechain < api_calls.is_sidechain)"
 )
+UPSERT_API_CALL = (
+    f"INSERT INTO api_calls ({', '.join(API_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in API_COLUMNS)}) {API_CONFLICT}"
+)
 # A run seen again keeps its earliest start, latest end and first known prompt; a run a hook
 # still has open stays open (its Stop closes it).
-UPSERT_RUN = (
-    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)}) "
+RUN_CONFLICT = (
     "ON CONFLICT (session_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET "
     "started_at = CASE WHEN excluded.started_at < runs.started_at "
     "THEN excluded.started_at ELSE runs.started_at END, "
@@ -57,13 +61,19 @@ UPSERT_RUN = (
     "prompt = COALESCE(runs.prompt, excluded.prompt), "
     "metadata = COALESCE(runs.metadata, excluded.metadata)"
 )
-UPSERT_TOOL_CALL = (
-    f"INSERT INTO tool_calls ({', '.join(TOOL_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in TOOL_COLUMNS)}) "
+UPSERT_RUN = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)}) "
+    + RUN_CONFLICT
+)
+TOOL_CONFLICT = (
     "ON CONFLICT (session_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET "
     "duration_ms = COALESCE(tool_calls.duration_ms, excluded.duration_ms), "
     "ok = COALESCE(tool_calls.ok, excluded.ok), "
     "run_id = COALESCE(tool_calls.run_id, excluded.run_id)"
+)
+UPSERT_TOOL_CALL = (
+    f"INSERT INTO tool_calls ({', '.join(TOOL_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in TOOL_COLUMNS)}) {TOOL_CONFLICT}"
 )
 
 
@@ -136,32 +146,48 @@ def create_usage_by_bucket(db: Database) -> None:
         db.execute(f"CREATE TRIGGER api_usage_by_bucket_update AFTER UPDATE OF {', '.join(watched)} "
                    "ON api_calls BEGIN " + "; ".join([*_rollup_remove("OLD"), _rollup_add("NEW")])
                    + "; END")  # fmt: skip
-    _fill_usage_by_bucket(db)
+    add_usage_by_bucket(db, usage_rollup.calls_usage("true"))
 
 
-def _fill_usage_by_bucket(db: Database) -> None:
-    v = _rollup_values("a")
+def add_usage_by_bucket(db: Database, source: str, sign: int = 1) -> None:
+    """Add a usage source (see usage_rollup.USAGE_SUMS) to `api_usage_by_bucket`, or with
+    sign -1 take it away, as its triggers would call by call."""
+    m = "-" if sign < 0 else ""
+    sets = ", ".join(f"{c} = api_usage_by_bucket.{c} + excluded.{c}" for c in _ROLLUP_SUMS)
+    sums = (
+        "u.calls", "u.input_tokens", "u.output_tokens",
+        "u.cache_write_5m_tokens + u.cache_write_1h_tokens", "u.cache_read_tokens",
+        "u.reasoning_tokens", "u.cost_usd", "u.priced_calls",
+    )  # fmt: skip
     db.execute(
         f"INSERT INTO api_usage_by_bucket (bucket, session_id, model, {', '.join(_ROLLUP_SUMS)}) "
-        f"SELECT {v[0]}, {v[1]}, {v[2]}, count(*), "
-        + ", ".join(f"sum({x})" for x in v[4:])
-        + f" FROM api_calls a GROUP BY {v[0]}, {v[1]}, {v[2]}"
+        "SELECT u.bucket, COALESCE(u.session_id, ''), u.model, "
+        + ", ".join(f"{m}sum({x})" for x in sums)
+        + f" FROM ({source}) u GROUP BY u.bucket, COALESCE(u.session_id, ''), u.model "
+        f"ON CONFLICT (bucket, session_id, model) DO UPDATE SET {sets}"
     )
+    if sign < 0:
+        db.execute("DELETE FROM api_usage_by_bucket WHERE calls <= 0")
 
 
-def rebuild_usage_by_bucket(db: Database) -> None:
-    """`api_usage_by_bucket` derived again from api_calls (after a bulk load)."""
-    db.execute("DELETE FROM api_usage_by_bucket")
-    _fill_usage_by_bucket(db)
-
-
-# Row-by-row upkeep a bulk load of api_calls drops and redoes once at its end: the rollup
-# triggers (each rollup is then rebuilt in one GROUP BY). Indexes stay: building them again
-# after the load measured no faster than keeping them.
+# Row-by-row upkeep a bulk load drops and redoes once at its end: the rollup triggers of
+# api_calls (each rollup is then rebuilt in one GROUP BY) and the plain indexes of the tables
+# it fills (built again by one sort each; rows arrive in time order per batch only, so keeping
+# them meant random page writes). Unique indexes stay: the upserts need them.
 BULK_TRIGGERS = (
     "api_usage_by_bucket_insert", "api_usage_by_bucket_delete", "api_usage_by_bucket_update",
     *usage_rollup.API_CALL_TRIGGERS,
 )  # fmt: skip
+BULK_INDEXED_TABLES = ("api_calls", "tool_calls", "runs")
+DEDUP_INDEX = "api_calls_by_dedup_key"
+# After appending without the dedup upsert: of the copies of one response, the ones the upsert
+# would not have kept (it keeps most tokens; tie: main chain; tie: the one stored first).
+_WORSE_COPIES = (
+    "SELECT rowid AS rid FROM (SELECT rowid, row_number() OVER (PARTITION BY dedup_key "
+    f"ORDER BY {TOKEN_SUM.format(p='')} DESC, is_sidechain, rowid) AS n FROM api_calls "
+    "WHERE dedup_key IN (SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL "
+    "GROUP BY dedup_key HAVING count(*) > 1)) WHERE n > 1"
+)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -207,29 +233,60 @@ class AgentStore:
             self.db.execute(f"PRAGMA {pragma}")
 
     @contextmanager
-    def bulk_load(self) -> Iterator[None]:
-        """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers, let
-        the body write, then rebuild the rollups and recreate the triggers from their stored
-        SQL. All in one transaction: a crash or error rolls the whole load back with the
-        drops. Elsewhere (or on a schema this code does not know): a no-op."""
+    def bulk_load(self) -> Iterator[bool]:
+        """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers, the
+        plain indexes of the tables an import fills and the dedup_key index; the body appends
+        api_calls and hands each batch to `add_to_rollups`. At the end keep the best copy of
+        each response (as the upsert would have), build the indexes and recreate the triggers
+        from their stored SQL. All in one transaction: a crash or error rolls the whole load
+        back with the drops.
+
+        Yields True when the body must append api_calls without the dedup upsert
+        (`import_staging.merge(unique_calls=False)`); elsewhere, or on a schema this code
+        does not know, a no-op yielding False.
+        """
         if self.db.dialect != "sqlite":
-            yield
+            yield False
             return
         saved = self.db.query(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND "
             f"tbl_name = 'api_calls' AND name IN ({_marks(len(BULK_TRIGGERS))})",
             list(BULK_TRIGGERS),
         )
-        if {r["name"] for r in saved} != set(BULK_TRIGGERS):
-            yield
+        dedup = self.db.query_one(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (DEDUP_INDEX,)
+        )
+        if {r["name"] for r in saved} != set(BULK_TRIGGERS) or dedup is None:
+            yield False
             return
+        indexes = self.db.query(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND "
+            f"tbl_name IN ({_marks(len(BULK_INDEXED_TABLES))}) AND sql NOT LIKE 'CREATE UNIQUE%'",
+            list(BULK_INDEXED_TABLES),
+        )
         for r in saved:
             self.db.execute(f"DROP TRIGGER {r['name']}")
-        yield
-        rebuild_usage_by_bucket(self.db)
-        usage_rollup.rebuild_usage_rollup(self.db)
+        for r in [*indexes, {"name": DEDUP_INDEX}]:
+            self.db.execute(f"DROP INDEX {r['name']}")
+        yield True
+        self.db.execute(f"CREATE TEMP TABLE bulk_worse_copies AS {_WORSE_COPIES}")
+        worse = "a.rowid IN (SELECT rid FROM temp.bulk_worse_copies)"
+        self.add_to_rollups(usage_rollup.calls_usage(worse), -1)
+        self.db.execute(
+            "DELETE FROM api_calls WHERE rowid IN (SELECT rid FROM temp.bulk_worse_copies)"
+        )
+        self.db.execute("DROP TABLE temp.bulk_worse_copies")
+        self.db.execute(dedup["sql"])
+        for r in indexes:
+            self.db.execute(r["sql"])
         for r in saved:
             self.db.execute(r["sql"])
+
+    def add_to_rollups(self, source: str, sign: int = 1) -> None:
+        """Count a usage source (see usage_rollup.USAGE_SUMS) into every rollup (sign -1:
+        take it out): what the dropped triggers would have done, per batch."""
+        usage_rollup.add_usage(self.db, source, sign)
+        add_usage_by_bucket(self.db, source, sign)
 
     def api_call_count(self) -> int:
         return int(self.db.scalar("SELECT count(*) FROM api_calls") or 0)
@@ -308,7 +365,7 @@ class AgentStore:
         self.db.executemany(
             f"INSERT INTO sessions ({', '.join(SESSION_COLUMNS)}) "
             f"VALUES ({_marks(len(SESSION_COLUMNS))})",
-            [tuple(r.get(c) for c in SESSION_COLUMNS) for r in rows],
+            [tuple(r.get(c, _SESSION_DEFAULTS.get(c)) for c in SESSION_COLUMNS) for r in rows],
         )
 
     def extend_sessions(self, rows: Sequence[tuple[Any, ...]]) -> None:

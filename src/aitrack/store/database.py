@@ -164,6 +164,16 @@ class SqliteDatabase(Database):
         with self._lock:
             self._conn.executemany(sql, rows)
 
+    def load_stage(self, image: bytes) -> None:
+        """Make the serialized SQLite database `image` readable as schema ``stage`` on this
+        connection (an in-memory copy; it replaces the previous stage). Allowed inside a
+        transaction: the stage is not part of it."""
+        with self._lock:
+            attached = {r[1] for r in self._conn.execute("PRAGMA database_list")}
+            if "stage" not in attached:
+                self._conn.execute("ATTACH DATABASE ':memory:' AS stage")
+            self._conn.deserialize(image, name="stage")
+
     def executescript(self, sql: str) -> None:
         with self._lock:
             for statement in sql.split(";"):

@@ -281,34 +281,74 @@ def _postgres_triggers(db: Database) -> None:
 
 
 def _backfill(db: Database) -> None:
-    sums = ", ".join(f"sum(a.{t})" for t in TOKENS)
-    billable = " + ".join(f"a.{t}" for t in _BILLABLE)
+    add_usage(db, calls_usage("true"))
+    sets = ", ".join(f"{c} = session_rollup.{c} + excluded.{c}" for c in _ROLLUP[4:])
+    db.execute(
+        "INSERT INTO session_rollup (session_id, commits) SELECT session_id, count(*) "
+        "FROM commits GROUP BY session_id "
+        f"ON CONFLICT (session_id) DO UPDATE SET {sets}"
+    )
+    db.execute(
+        "INSERT INTO session_rollup (session_id, files_changed, lines_added, lines_removed) "
+        "SELECT session_id, count(*), sum(lines_added), sum(lines_removed) FROM changes "
+        f"GROUP BY session_id ON CONFLICT (session_id) DO UPDATE SET {sets}"
+    )
+
+
+# A usage source: rows of (bucket, session_id, model, provider, then USAGE_SUMS), one per call
+# or already summed per bucket, session, model and provider (a staged import batch).
+USAGE_SUMS = ("calls", *TOKENS, "cost_usd", "priced_calls")
+
+
+def calls_usage(where: str) -> str:
+    """The usage source of the api_calls rows matching `where` (SQL over alias ``a``)."""
+    return (
+        f"SELECT a.ts / {BUCKET_MS} AS bucket, a.session_id, a.model, a.provider, 1 AS calls, "
+        + ", ".join(f"a.{t}" for t in TOKENS)
+        + ", COALESCE(a.cost_usd, 0) AS cost_usd, "
+        f"CASE WHEN a.cost_usd IS NULL THEN 0 ELSE 1 END AS priced_calls FROM api_calls a "
+        f"WHERE {where}"
+    )
+
+
+def add_usage(db: Database, source: str, sign: int = 1) -> None:
+    """Add a usage source (see USAGE_SUMS) to the three rollups, or with sign -1 take it
+    away, as the row triggers would call by call: the upkeep of a bulk load that dropped
+    them. Rows left without calls go, as the triggers remove them."""
+    m = "-" if sign < 0 else ""
+    billable = " + ".join(f"u.{t}" for t in _BILLABLE)
+    productive = PRODUCTIVE_SQL.replace("status", "s.status").replace("task_type", "s.task_type")
+
+    def adding(table: str, columns: tuple[str, ...]) -> str:
+        return ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in columns)
+
     db.execute(
         "INSERT INTO api_usage_by_session (session_id, model, provider, session_start, "
-        f"productive, {', '.join(_USAGE_MEASURES)}) SELECT COALESCE(a.session_id, ''), a.model, "
-        "COALESCE(a.provider, ''), max(s.start_time), "
-        f"max(CASE WHEN s.{PRODUCTIVE_SQL[1:-1].replace(' task_type', ' s.task_type')} "
-        f"THEN 1 ELSE 0 END), count(*), {sums}, sum({billable}), COALESCE(sum(a.cost_usd), 0), "
-        "count(a.cost_usd) FROM api_calls a LEFT JOIN sessions s ON s.id = a.session_id "
-        "GROUP BY COALESCE(a.session_id, ''), a.model, COALESCE(a.provider, '')"
+        f"productive, {', '.join(_USAGE_MEASURES)}) SELECT COALESCE(u.session_id, ''), u.model, "
+        f"COALESCE(u.provider, ''), max(s.start_time), max(CASE WHEN {productive} "
+        f"THEN 1 ELSE 0 END), {m}sum(u.calls), "
+        + ", ".join(f"{m}sum(u.{t})" for t in TOKENS)
+        + f", {m}sum({billable}), {m}sum(u.cost_usd), {m}sum(u.priced_calls) "
+        f"FROM ({source}) u LEFT JOIN sessions s ON s.id = u.session_id "
+        "GROUP BY COALESCE(u.session_id, ''), u.model, COALESCE(u.provider, '') "
+        "ON CONFLICT (session_id, model, provider) DO UPDATE SET "
+        + adding("api_usage_by_session", _USAGE_MEASURES)
     )
-    zero = "0, 0, 0, 0"
     db.execute(
-        f"INSERT INTO session_rollup (session_id, {', '.join(_ROLLUP)}) "
-        f"SELECT session_id, {', '.join(f'sum({c})' for c in _ROLLUP)} FROM ("
-        "SELECT session_id, count(*) AS api_calls, count(cost_usd) AS priced_calls, "
-        f"COALESCE(sum(cost_usd), 0) AS cost_usd, sum({billable.replace('a.', '')}) AS tokens, "
-        "0 AS commits, 0 AS files_changed, 0 AS lines_added, 0 AS lines_removed FROM api_calls "
-        "WHERE session_id IS NOT NULL GROUP BY session_id "
-        f"UNION ALL SELECT session_id, {zero}, count(*), 0, 0, 0 FROM commits GROUP BY session_id "
-        f"UNION ALL SELECT session_id, {zero}, 0, count(*), sum(lines_added), sum(lines_removed) "
-        "FROM changes GROUP BY session_id) parts GROUP BY session_id"
+        f"INSERT INTO session_rollup (session_id, {', '.join(_ROLLUP[:4])}) "
+        f"SELECT u.session_id, {m}sum(u.calls), {m}sum(u.priced_calls), {m}sum(u.cost_usd), "
+        f"{m}sum({billable}) FROM ({source}) u WHERE u.session_id IS NOT NULL "
+        f"GROUP BY u.session_id ON CONFLICT (session_id) DO UPDATE SET "
+        + adding("session_rollup", _ROLLUP[:4])
     )
     db.execute(
         "INSERT INTO api_spend_by_bucket (bucket, calls, priced_calls, cost_usd) "
-        f"SELECT ts / {BUCKET_MS}, count(*), count(cost_usd), COALESCE(sum(cost_usd), 0) "
-        f"FROM api_calls GROUP BY ts / {BUCKET_MS}"
+        f"SELECT u.bucket, {m}sum(u.calls), {m}sum(u.priced_calls), {m}sum(u.cost_usd) "
+        f"FROM ({source}) u GROUP BY u.bucket ON CONFLICT (bucket) DO UPDATE SET "
+        + adding("api_spend_by_bucket", ("calls", "priced_calls", "cost_usd"))
     )
+    if sign < 0:
+        db.execute("DELETE FROM api_usage_by_session WHERE calls <= 0")
 
 
 def create_usage_rollup_and_indexes(db: Database) -> None:
@@ -343,13 +383,5 @@ def create_usage_rollup_and_indexes(db: Database) -> None:
 
 
 # -- bulk loads ----------------------------------------------------------------------------------
-# What a bulk load may switch off on api_calls and rebuild after with rebuild_usage_rollup.
+# What a bulk load may switch off on api_calls, keeping the rollups with add_api_calls.
 API_CALL_TRIGGERS = tuple(f"api_calls_rollup_on_{op}" for op in ("insert", "delete", "update"))
-
-
-def rebuild_usage_rollup(db: Database) -> None:
-    """The three rollup tables derived again from api_calls, commits and changes (inside the
-    caller's transaction), after a bulk load wrote api_calls with its triggers dropped."""
-    for table in ("api_usage_by_session", "session_rollup", "api_spend_by_bucket"):
-        db.execute(f"DELETE FROM {table}")
-    _backfill(db)

@@ -1,0 +1,153 @@
+"""Staged transcript rows for the embedded SQLite store.
+
+A transcript import writes hundreds of thousands of runs, tool calls and api_calls. Binding
+them row by row in the importing process was most of a cold import. Instead the process that
+parsed them (a worker, or the importer itself) packs them into a small in-memory SQLite
+database, hands it over as bytes (`pack`), and the store merges each table with one
+``INSERT … SELECT`` (`merge`): the rows never become Python objects in the writing process.
+
+The merge applies the same upserts as the row-by-row path (the ``*_CONFLICT`` clauses of
+store/agents.py), so re-imports, concurrent imports and hook-made runs behave alike.
+PostgreSQL stores keep the row-by-row path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from aitrack.store.agents import (
+    API_COLUMNS,
+    API_CONFLICT,
+    RUN_COLUMNS,
+    RUN_CONFLICT,
+    TOOL_COLUMNS,
+    TOOL_CONFLICT,
+)
+from aitrack.store.database import Database
+from aitrack.store.usage_rollup import BUCKET_MS, TOKENS, USAGE_SUMS
+
+# Column order = the importer's row tuples (importing/transcripts.py FileResult).
+STAGE_TABLES = {
+    "stage_runs": ("session_ext", "run_ext", "started", "ended", "prompt", "side", "id"),
+    "stage_tools": ("session_ext", "run_ext", "ext", "name", "started", "ended", "ok", "id"),
+    "stage_apis": (
+        "dedup_key", "session_ext", "run_ext", "ts", "provider", "model", "input_tokens",
+        "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
+        "reasoning_tokens", "cost_usd", "cost_source", "request_id", "request_type",
+        "is_sidechain", "total", "id",
+    ),
+}  # fmt: skip
+
+# The batch's api_calls summed per bucket, session, model and provider, in the worker: with
+# the rollup triggers off (a bulk load), the store adds these few rows (see STAGED_USAGE).
+_USAGE_COLUMNS = ("bucket", "session_ext", "model", "provider", *USAGE_SUMS)
+_SUM_USAGE = (
+    f"INSERT INTO stage_usage SELECT ts / {BUCKET_MS}, session_ext, model, provider, count(*), "
+    + ", ".join(f"sum({t})" for t in TOKENS)
+    + ", sum(COALESCE(cost_usd, 0)), count(cost_usd) FROM stage_apis GROUP BY 1, 2, 3, 4"
+)
+# The loaded stage as a usage source (usage_rollup.USAGE_SUMS) for AgentStore.add_to_rollups.
+STAGED_USAGE = (
+    "SELECT su.bucket, m.sid AS session_id, su.model, su.provider, "
+    + ", ".join(f"su.{c}" for c in USAGE_SUMS)
+    + " FROM stage.stage_usage su JOIN temp.stage_smap m ON m.ext = su.session_ext"
+)
+
+_RUNS = (
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) "
+    "SELECT r.id, m.sid, r.run_ext, r.started, r.ended, r.prompt, 'completed', "
+    "CASE WHEN r.side THEN '{\"sidechain\":true}' END "
+    "FROM stage.stage_runs r JOIN temp.stage_smap m ON m.ext = r.session_ext "
+    f"WHERE true {RUN_CONFLICT}"
+)
+# A row's run: the stored run of its session with that external id (written just before).
+_RUN_OF = "LEFT JOIN runs r ON r.session_id = m.sid AND r.external_id = {t}.run_ext "
+_TOOLS = (
+    f"INSERT INTO tool_calls ({', '.join(TOOL_COLUMNS)}) "
+    "SELECT t.id, m.sid, r.id, t.ext, t.started, COALESCE(NULLIF(t.name, ''), 'unknown'), "
+    "CASE WHEN t.ended >= t.started THEN t.ended - t.started END, t.ok "
+    "FROM stage.stage_tools t JOIN temp.stage_smap m ON m.ext = t.session_ext "
+    + _RUN_OF.format(t="t")
+    + f"WHERE true {TOOL_CONFLICT}"
+)
+_API_VALUES = {
+    "id": "a.id", "session_id": "m.sid", "run_id": "r.id", "latency_ms": "NULL",
+    "status": "NULL", "source": "?", "is_sidechain": "CASE WHEN a.is_sidechain THEN 1 ELSE 0 END",
+}  # fmt: skip
+_APIS = (
+    f"INSERT INTO api_calls ({', '.join(API_COLUMNS)}) SELECT "
+    + ", ".join(_API_VALUES.get(c, f"a.{c}") for c in API_COLUMNS)
+    + " FROM stage.stage_apis a JOIN temp.stage_smap m ON m.ext = a.session_ext "
+    + _RUN_OF.format(t="a")
+    + "WHERE true "
+)
+_MAPPED = "SELECT count(*) FROM stage.{table} x JOIN temp.stage_smap m ON m.ext = x.session_ext"
+
+
+def pack(
+    runs: Iterable[Sequence[Any]], tools: Iterable[Sequence[Any]], apis: Iterable[Sequence[Any]]
+) -> bytes:
+    """The rows as a serialized SQLite database (STAGE_TABLES layout), each table in id order
+    (the merge writes them in that order: the store's id indexes fill page by page).
+
+    Every image has the same schema, tables created before any row: the same root pages
+    and schema cookie, so statements the store compiled against an earlier stage stay valid.
+    """
+    conn = sqlite3.connect(":memory:")
+    try:
+        for name, columns in (*STAGE_TABLES.items(), ("stage_usage", _USAGE_COLUMNS)):
+            conn.execute(f"CREATE TABLE {name} ({', '.join(columns)})")
+        for (name, columns), rows in zip(STAGE_TABLES.items(), (runs, tools, apis), strict=True):
+            marks = ", ".join("?" for _ in columns)
+            conn.executemany(f"INSERT INTO {name} VALUES ({marks})", sorted(rows, key=_last))
+        conn.execute(_SUM_USAGE)
+        conn.commit()
+        return conn.serialize()
+    finally:
+        conn.close()
+
+
+def staged_runs(db: Any, session_exts: Sequence[str]) -> list[tuple[str, str, int]]:
+    """(session ext, run ext, started) of the staged main-chain runs of these sessions, in
+    the order they were read (for adopting hook-made runs)."""
+    if not session_exts:
+        return []
+    marks = ", ".join("?" for _ in session_exts)
+    rows = db.query(
+        "SELECT session_ext, run_ext, started FROM stage.stage_runs "
+        f"WHERE NOT side AND session_ext IN ({marks}) ORDER BY rowid",
+        list(session_exts),
+    )
+    return [(r["session_ext"], r["run_ext"], r["started"]) for r in rows]
+
+
+def load(db: Database, image: bytes, smap: dict[str, str]) -> None:
+    """Make a packed image and the session map (agent session id -> our id) readable."""
+    db.load_stage(image)  # type: ignore[attr-defined]
+    db.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_smap (ext TEXT PRIMARY KEY, sid TEXT NOT NULL)"
+    )
+    db.execute("DELETE FROM temp.stage_smap")
+    db.executemany("INSERT INTO temp.stage_smap VALUES (?, ?)", list(smap.items()))
+
+
+def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, int]:
+    """Upsert the loaded stage into runs, tool_calls and api_calls (runs first: the others
+    find theirs). Returns (runs, tool calls) written, rows of unknown sessions left out.
+
+    ``unique_calls=False`` (inside `AgentStore.bulk_load`, which dropped the dedup_key
+    index): api_calls are appended and the load's end keeps the best copy of each response.
+    """
+    counts = tuple(
+        int(db.scalar(_MAPPED.format(table=t)) or 0) for t in ("stage_runs", "stage_tools")
+    )
+    db.execute(_RUNS)
+    db.execute(_TOOLS)
+    db.execute(_APIS + API_CONFLICT if unique_calls else _APIS, (source,))
+    return counts  # type: ignore[return-value]
+
+
+def _last(row: Sequence[Any]) -> Any:
+    return row[-1]
