@@ -30,6 +30,7 @@ from aitrack.vocab import (
 )
 
 FOREGROUND, BACKGROUND = "foreground", "background"
+IDLE_NOTE = "closed after idle"
 
 # What is captured when a session ends, for every interface: "module:function(tracker, session)".
 # Each runs after the session is closed; a failure is logged to the data dir, never raised,
@@ -140,6 +141,23 @@ class Tracker:
     ) -> Closed:
         """Close a session row at at_ms inside the caller's transaction, applying the duration
         cap (the end becomes start + max, marked capped). For importers and other use cases."""
+        values = self.closing_values(
+            session, at_ms, outcome, notes, final_estimate_minutes, git_head
+        )
+        self.records.update_session(session["id"], values)
+        return Closed(session["id"], session["name"], values["end_time"], bool(values["capped"]))
+
+    def closing_values(
+        self,
+        session: Row,
+        at_ms: int,
+        outcome: str,
+        notes: str | None = None,
+        final_estimate_minutes: float | None = None,
+        git_head: str | None = None,
+    ) -> dict[str, Any]:
+        """The columns that close a session row at at_ms (see close_at); an importer writes
+        them into a session it creates already closed."""
         limit = session["start_time"] + self.settings.max_session_ms
         capped = at_ms > limit
         end = limit if capped else max(at_ms, session["start_time"])
@@ -155,8 +173,7 @@ class Tracker:
             values["final_estimate_minutes"] = final_estimate_minutes
         if git_head:
             values["git_head_end"] = git_head
-        self.records.update_session(session["id"], values)
-        return Closed(session["id"], session["name"], end, capped)
+        return values
 
     def end_session(
         self,
@@ -238,17 +255,25 @@ class Tracker:
         """The session to act on: the given id, else the single active one (lane first)."""
         return self._pick_active(session_id, lane)
 
+    def idle_cutoff(self, idle_minutes: float | None = None) -> int:
+        """Sessions with no activity since this time (ms) are idle."""
+        idle = self.settings.idle_close_minutes if idle_minutes is None else idle_minutes
+        return now_ms() - int(idle * 60_000)
+
     def close_idle_sessions(self, idle_minutes: float | None = None) -> list[Closed]:
         """Close active sessions with no activity for idle_minutes, at their last activity."""
-        idle = self.settings.idle_close_minutes if idle_minutes is None else idle_minutes
-        cutoff = now_ms() - int(idle * 60_000)
+        cutoff = self.idle_cutoff(idle_minutes)
         closed = []
         with self.db.transaction():
             for session in self.records.idle_active_sessions(cutoff):
                 closed.append(
-                    self.close_at(session, session["last_activity"], "partial", "closed after idle")
+                    self.close_at(session, session["last_activity"], "partial", IDLE_NOTE)
                 )
         return closed
+
+    def idle_closing_values(self, session: Row) -> dict[str, Any]:
+        """What close_idle_sessions writes into a session idle since its last activity."""
+        return self.closing_values(session, session["last_activity"], "partial", IDLE_NOTE)
 
     # -- what happens inside a session -------------------------------------------------------
     def log_interaction(
