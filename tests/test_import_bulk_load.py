@@ -14,6 +14,7 @@ import aitrack.importing.transcripts as importing
 from aitrack.importing.transcripts import TranscriptImporter
 from aitrack.store import open_store
 from aitrack.store.agents import AgentStore
+from aitrack.store.usage_rollup import calls_usage
 from aitrack.tracker import Tracker
 from aitrack.transcripts.records import as_int, loads
 from aitrack.usage import record_api_call
@@ -130,6 +131,25 @@ def test_a_bulk_load_that_fails_leaves_triggers_indexes_and_rows_as_they_were(tm
     assert schema(tracker) == before
     assert rollups(tracker) == sums
     assert tracker.db.scalar("SELECT count(*) FROM api_calls") == 1
+
+
+def test_copies_a_bulk_load_body_did_not_name_are_still_reduced_to_the_best(tmp_path):
+    tracker = Tracker(open_store(str(tmp_path / "a.db")))
+    insert = (
+        "INSERT INTO api_calls (id, ts, model, source, input_tokens, output_tokens, dedup_key) "
+        "VALUES (?, 1760000000000, 'm', 'test', ?, 1, ?)"
+    )
+    with tracker.db.transaction(), AgentStore(tracker.db).bulk_load() as load:
+        assert load.appending
+        tracker.db.execute(insert, ("A1", 5, "k1"))
+        tracker.db.execute(insert, ("A2", 9, "k1"))  # the better copy
+        tracker.db.execute(insert, ("B1", 3, "k2"))
+        load.appended(["k2"])  # k1 was never named
+        AgentStore(tracker.db).add_to_rollups(calls_usage("true"))
+    rows = tracker.db.query("SELECT id FROM api_calls ORDER BY id")
+    assert [r["id"] for r in rows] == ["A2", "B1"]
+    assert tracker.db.scalar("SELECT sum(calls) FROM api_spend_by_bucket") == 2
+    assert tracker.db.scalar("SELECT sum(input_tokens) FROM api_usage_by_session") == 12
 
 
 def test_a_bulk_load_on_postgres_or_sqlite_keeps_the_store_exact(store_url, tmp_path, monkeypatch):

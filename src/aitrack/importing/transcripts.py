@@ -31,7 +31,7 @@ from aitrack.agent_sessions import (
     repo_facts,
 )
 from aitrack.clock import now_ms
-from aitrack.store.agents import AgentStore
+from aitrack.store.agents import AgentStore, BulkLoad
 
 AGENTS = ("claude-code", "codex")
 ADOPT_MS = 120_000  # a hook-made run and the transcript's prompt line this close are one run
@@ -127,6 +127,7 @@ class Batch:
     first_prompt: dict[str, tuple[int, str]]  # session ext -> (time, text) of its first prompt
     referenced: set[str]  # session exts the rows refer to
     image: bytes | None = None
+    call_keys: list[str] = field(default_factory=list)  # dedup keys of the packed api_calls
 
 
 def _parse_task(
@@ -156,7 +157,9 @@ def _batch(results: list[FileResult], packed: bool) -> Batch:
 
         runs = [(*run[:4], prompt_text(run[4]), *run[5:]) for r in results for run in r.runs]
         tools = [t for r in results for t in r.tools]
-        batch.image = import_staging.pack(runs, tools, _best_calls(results).values())
+        best = _best_calls(results)
+        batch.image = import_staging.pack(runs, tools, best.values())
+        batch.call_keys = list(best)
         for r in results:
             r.runs, r.tools, r.apis = [], [], []
     return batch
@@ -262,7 +265,7 @@ class TranscriptImporter:
         self.tracker = tracker
         self.db = tracker.db
         self.agents = AgentStore(tracker.db)
-        self._appending = False  # inside a bulk load that appends api_calls (see _run)
+        self._bulk: BulkLoad = BulkLoad(False)  # the bulk load _run is in, if any
         self._idle_before: int | None = None  # idle rule applied: sessions idle before this
 
     def discover(self, agent: str, roots: Sequence[Path] | None = None) -> list[str]:
@@ -375,8 +378,8 @@ class TranscriptImporter:
             if self._bulk_load(total):
                 # one transaction: the triggers and indexes come back, or nothing happened
                 bulk.enter_context(self.db.transaction())
-                self._appending = bulk.enter_context(self.agents.bulk_load())
-                bulk.callback(setattr, self, "_appending", False)
+                self._bulk = bulk.enter_context(self.agents.bulk_load())
+                bulk.callback(setattr, self, "_bulk", BulkLoad(False))
             if pool:
                 self._run_pool(agent, pending, prices, n_workers, packed, take_batch)
             else:
@@ -444,7 +447,7 @@ class TranscriptImporter:
         with self.db.transaction():
             smap, existing = self._store_sessions(agent, good, batch, summary)
             if batch.image is not None:
-                self._store_packed(agent, batch.image, smap, existing, summary)
+                self._store_packed(agent, batch, smap, existing, summary)
             else:
                 self._store_rows(agent, good, smap, existing, summary)
             store = self.agents
@@ -528,7 +531,7 @@ class TranscriptImporter:
     def _store_packed(
         self,
         agent: str,
-        image: bytes,
+        batch: Batch,
         smap: dict[str, str],
         existing: dict[str, Any],
         summary: ImportSummary,
@@ -536,7 +539,8 @@ class TranscriptImporter:
         """Runs, tool calls and api_calls from a packed stage, merged in SQL (SQLite)."""
         from aitrack.store import import_staging
 
-        import_staging.load(self.db, image, smap)
+        assert batch.image is not None
+        import_staging.load(self.db, batch.image, smap)
         hook_made = {ext: row["id"] for ext, row in existing.items() if row["source"] == "hook"}
         if hook_made:  # name the hook's runs first: the merge then updates them
             store = self.agents
@@ -553,9 +557,11 @@ class TranscriptImporter:
                         adopted.append((run_ext, rid))
             if adopted:
                 store.name_runs(adopted)
-        runs, tools = import_staging.merge(self.db, f"import:{agent}", not self._appending)
-        if self._appending:  # the rollup triggers are off: count the batch in
+        appending = self._bulk.appending
+        runs, tools = import_staging.merge(self.db, f"import:{agent}", not appending)
+        if appending:  # the rollup triggers are off: count the batch in
             self.agents.add_to_rollups(import_staging.STAGED_USAGE)
+            self._bulk.appended(batch.call_keys)
         summary.runs += runs
         summary.tool_calls += tools
 

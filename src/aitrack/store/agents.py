@@ -9,6 +9,7 @@ never double count: sessions by (agent, external_id), runs and tool calls by
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -185,9 +186,34 @@ DEDUP_INDEX = "api_calls_by_dedup_key"
 _WORSE_COPIES = (
     "SELECT rowid AS rid FROM (SELECT rowid, row_number() OVER (PARTITION BY dedup_key "
     f"ORDER BY {TOKEN_SUM.format(p='')} DESC, is_sidechain, rowid) AS n FROM api_calls "
-    "WHERE dedup_key IN (SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL "
-    "GROUP BY dedup_key HAVING count(*) > 1)) WHERE n > 1"
+    "WHERE dedup_key IN ({keys})) WHERE n > 1"
 )
+_EVERY_REPEATED_KEY = (
+    "SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL "
+    "GROUP BY dedup_key HAVING count(*) > 1"
+)
+
+
+class BulkLoad:
+    """A bulk load as its body sees it. ``appending``: api_calls must be appended without
+    the dedup upsert. The body names the dedup keys of every batch it appends
+    (`appended`), so the end looks only at responses stored more than once; a body that
+    does not gets the same result from a scan of every key."""
+
+    def __init__(self, appending: bool, stored_keys: Iterable[str] = ()) -> None:
+        self.appending = appending
+        self.seen: set[str] | None = set(stored_keys) if appending else None
+        self.repeated: set[str] = set()
+
+    def appended(self, keys: Sequence[str]) -> None:
+        if self.seen is None:
+            return
+        batch = set(keys)
+        if len(batch) != len(keys):  # not one row per key: let the end scan every key
+            self.seen = None
+            return
+        self.repeated |= batch & self.seen
+        self.seen |= batch
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -233,7 +259,7 @@ class AgentStore:
             self.db.execute(f"PRAGMA {pragma}")
 
     @contextmanager
-    def bulk_load(self) -> Iterator[bool]:
+    def bulk_load(self) -> Iterator[BulkLoad]:
         """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers, the
         plain indexes of the tables an import fills and the dedup_key index; the body appends
         api_calls and hands each batch to `add_to_rollups`. At the end keep the best copy of
@@ -241,12 +267,11 @@ class AgentStore:
         from their stored SQL. All in one transaction: a crash or error rolls the whole load
         back with the drops.
 
-        Yields True when the body must append api_calls without the dedup upsert
-        (`import_staging.merge(unique_calls=False)`); elsewhere, or on a schema this code
-        does not know, a no-op yielding False.
+        Yields a `BulkLoad`; elsewhere, or on a schema this code does not know, a no-op
+        (``appending`` False: the body upserts as usual).
         """
         if self.db.dialect != "sqlite":
-            yield False
+            yield BulkLoad(False)
             return
         saved = self.db.query(
             "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND "
@@ -257,30 +282,49 @@ class AgentStore:
             "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (DEDUP_INDEX,)
         )
         if {r["name"] for r in saved} != set(BULK_TRIGGERS) or dedup is None:
-            yield False
+            yield BulkLoad(False)
             return
         indexes = self.db.query(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND "
             f"tbl_name IN ({_marks(len(BULK_INDEXED_TABLES))}) AND sql NOT LIKE 'CREATE UNIQUE%'",
             list(BULK_INDEXED_TABLES),
         )
+        stored = self.db.query("SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL")
+        load = BulkLoad(True, (r["dedup_key"] for r in stored))
         for r in saved:
             self.db.execute(f"DROP TRIGGER {r['name']}")
         for r in [*indexes, {"name": DEDUP_INDEX}]:
             self.db.execute(f"DROP INDEX {r['name']}")
-        yield True
-        self.db.execute(f"CREATE TEMP TABLE bulk_worse_copies AS {_WORSE_COPIES}")
+        yield load
+        if load.seen is None:
+            self._drop_worse_copies(_EVERY_REPEATED_KEY)
+        elif load.repeated:
+            self.db.execute("CREATE TEMP TABLE bulk_repeated (k TEXT PRIMARY KEY)")
+            self.db.executemany(
+                "INSERT INTO temp.bulk_repeated VALUES (?)", [(k,) for k in load.repeated]
+            )
+            self._drop_worse_copies("SELECT k FROM temp.bulk_repeated")
+            self.db.execute("DROP TABLE temp.bulk_repeated")
+        try:
+            self.db.execute(dedup["sql"])
+        except sqlite3.IntegrityError:  # a copy the body did not name: scan every key
+            self._drop_worse_copies(_EVERY_REPEATED_KEY)
+            self.db.execute(dedup["sql"])
+        for r in indexes:
+            self.db.execute(r["sql"])
+        for r in saved:
+            self.db.execute(r["sql"])
+
+    def _drop_worse_copies(self, keys: str) -> None:
+        """Take the worse copies of these responses (a query of dedup keys) out of the
+        rollups and the store."""
+        self.db.execute(f"CREATE TEMP TABLE bulk_worse_copies AS {_WORSE_COPIES.format(keys=keys)}")
         worse = "a.rowid IN (SELECT rid FROM temp.bulk_worse_copies)"
         self.add_to_rollups(usage_rollup.calls_usage(worse), -1)
         self.db.execute(
             "DELETE FROM api_calls WHERE rowid IN (SELECT rid FROM temp.bulk_worse_copies)"
         )
         self.db.execute("DROP TABLE temp.bulk_worse_copies")
-        self.db.execute(dedup["sql"])
-        for r in indexes:
-            self.db.execute(r["sql"])
-        for r in saved:
-            self.db.execute(r["sql"])
 
     def add_to_rollups(self, source: str, sign: int = 1) -> None:
         """Count a usage source (see usage_rollup.USAGE_SUMS) into every rollup (sign -1:
