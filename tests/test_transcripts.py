@@ -418,6 +418,58 @@ def test_spaced_json_and_null_request_id_are_still_counted(tmp_path):
     assert (recs["msg_null"].output_tokens, recs["msg_null"].request_id) == (12, None)
 
 
+def test_odd_values_follow_the_same_rules_as_the_usual_ones(tmp_path):
+    """Counts that are null, bool, float, str, negative or beyond 64 bits (the typed decoder
+    leaves such lines to plain JSON) follow as_int; a usage without counts is no call."""
+    odd = {"input_tokens": None, "output_tokens": 5, "cache_read_input_tokens": "7",
+           "cache_creation_input_tokens": 2.0, "cache_creation": None}  # fmt: skip
+    lines = [
+        cc("user", "01", prompt("go")),
+        cc("assistant", "02", {**reply("msg_odd", 0), "usage": odd}, requestId=123),
+        cc("assistant", "03", reply("msg_bool", True, input_tokens=3.0), isSidechain="yes"),
+        cc("assistant", "04", reply("msg_neg", 4, input_tokens=-5, cache_read_input_tokens=2**64)),
+        cc("assistant", "05", {**reply("msg_none", 1), "usage": {"service_tier": "x"}}),
+    ]
+    fp = claude(tmp_path, lines)
+    names = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
+             "cache_write_1h_tokens", "request_id", "is_sidechain")  # fmt: skip
+    assert {r.message_id: pick(r, *names) for r in fp.api_calls} == {
+        "msg_odd": (0, 5, 0, 2, 0, None, False),
+        "msg_bool": (3, 0, 1000, 100, 0, None, False),
+        "msg_neg": (0, 4, 0, 100, 0, None, False),
+    }
+    assert (fp.stats.api_lines, fp.stats.skipped_other) == (3, 1)
+
+
+def test_lines_read_as_plain_json_give_the_records_of_their_usual_form(tmp_path):
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "Bash", "input": {"command": "ls"}}
+    side = {"isSidechain": True, "agentId": "abc"}
+    mirror = cc("assistant", "06", reply("msg_sub", 7), requestId="req_s", **side)
+    lines = [
+        {"type": "summary", "summary": "a title", "leafUuid": "u-x"},
+        cc("user", "01", prompt("list files")),
+        cc("assistant", "02", reply("msg_a", 40, tool), requestId="req_a"),
+        cc("user", "03", tool_result("toolu_1", "boom", is_error=True)),
+        cc("user", "04", prompt("expand the command"), isMeta=True),
+        cc("user", "05", {"role": "user", "content": [{"type": "text", "text": "look"}]}, **side),
+        cc("progress", "06", data={"type": "agent_progress", "message": mirror}),
+        cc("assistant", "07", reply("msg_b", 9, speed="fast"), requestId="req_b", **side),
+        cc("user", "08", prompt("<local-command-stdout>ok</local-command-stdout>")),
+    ]
+    usual = claude(tmp_path / "usual", lines)
+    assert (len(usual.api_calls), len(usual.runs), len(usual.tool_calls)) == (3, 2, 1)
+    # NaN (a JSON extension) and lone surrogates are not for the typed decoder: plain JSON
+    for extra in (b',"x":NaN}', b',"x":"\\ud800"}'):
+        odd = [json.dumps(ln, separators=(",", ":")).encode()[:-1] + extra for ln in lines]
+        plain = claude(tmp_path / extra.hex(), odd)
+        for kind in ("runs", "tool_calls", "api_calls"):
+            assert getattr(plain, kind) == getattr(usual, kind), (extra, kind)
+        here = usual.sessions[0].source_file
+        assert [dataclasses.replace(r, source_file=here) for r in plain.sessions] == usual.sessions
+        plain.stats.bytes = usual.stats.bytes
+        assert (plain.stats, plain.state) == (usual.stats, usual.state)
+
+
 def test_usage_like_json_inside_tool_results_is_not_counted(tmp_path):
     body = '{"type":"assistant","message":{"id":"msg_fake","usage":{"input_tokens":999999,"output_tokens":5}}}'
     lines = [

@@ -16,6 +16,7 @@ stores them; the rules it must apply are here, next to the records they apply to
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -400,6 +401,54 @@ def iter_lines(
     if huge_from >= 0:  # the huge line never ended: leave it for a later read
         pos = huge_from
     stats.bytes = pos - start_offset
+
+
+def iter_lines_buffered(
+    f: BinaryIO, path: Path, start_offset: int, stats: ParseStats
+) -> Iterator[tuple[int, bytes]]:
+    """:func:`iter_lines` (the same lines, offsets and stats) at about twice the speed: a
+    buffered reader finds each newline with memchr where ``bytes.split`` compares byte by
+    byte. ``f`` is an unbuffered file (:func:`open_transcript`), read to its end.
+
+    Raises:
+        TranscriptError: a read fails.
+    """
+    reader = io.BufferedReader(f, READ_CHUNK_BYTES)  # type: ignore[arg-type, type-var]
+    readline = reader.readline
+    longest = MAX_LINE_BYTES + 1  # with its newline
+    limit = longest + 1  # a piece that long without newline belongs to a huge line
+    pos = start_offset
+    lines = huge = 0
+    try:
+        while True:
+            try:
+                line = readline(limit)
+                n = len(line)
+                if n and line[-1] == 0x0A:
+                    lines += 1
+                    if n <= longest:
+                        yield pos, line[:-1]
+                    else:
+                        huge += 1
+                    pos += n
+                elif n < limit:  # the end: nothing more, or a last line without newline
+                    return
+                else:  # a huge line: skip to its newline without holding it
+                    while line and line[-1] != 0x0A:
+                        line = readline(limit)
+                        n += len(line)
+                    if not line:  # it never ended: leave it for a later read
+                        return
+                    lines += 1
+                    huge += 1
+                    pos += n
+            except OSError as e:
+                raise TranscriptError(f"cannot read transcript {path}: {e.strerror or e}") from e
+    finally:
+        stats.lines += lines
+        stats.skipped_huge += huge
+        stats.bytes = pos - start_offset
+        reader.detach()  # the caller closes f
 
 
 def looks_like_object(line: bytes) -> bool:
