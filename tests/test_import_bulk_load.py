@@ -5,6 +5,7 @@ and orjson reads transcript lines exactly as json does."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,25 @@ def test_copies_a_bulk_load_body_did_not_name_are_still_reduced_to_the_best(tmp_
     assert [r["id"] for r in rows] == ["A2", "B1"]
     assert tracker.db.scalar("SELECT sum(calls) FROM api_spend_by_bucket") == 2
     assert tracker.db.scalar("SELECT sum(input_tokens) FROM api_usage_by_session") == 12
+
+
+def test_bulk_writes_bypass_the_wal_only_while_nobody_else_has_the_store_open(tmp_path):
+    path = str(tmp_path / "a.db")
+    tracker = Tracker(open_store(path))
+    store = AgentStore(tracker.db)
+    with store.bulk_writes():
+        assert tracker.db.scalar("PRAGMA journal_mode") == "truncate"
+    assert tracker.db.scalar("PRAGMA journal_mode") == "wal"
+
+    other = open_store(path)  # e.g. the dashboard, reading
+    assert other.db.scalar("SELECT count(*) FROM sessions") == 0
+    started = time.monotonic()
+    with store.bulk_writes():
+        assert tracker.db.scalar("PRAGMA journal_mode") == "wal"
+        record_api_call(tracker, model="m", source="proxy", ts=1_760_000_000_000,
+                        input_tokens=1, dedup_key="k")  # fmt: skip
+    assert time.monotonic() - started < 5  # no wait for the other connection
+    assert other.db.scalar("SELECT count(*) FROM api_calls") == 1
 
 
 def test_a_bulk_load_on_postgres_or_sqlite_keeps_the_store_exact(store_url, tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from aitrack.errors import StoreError
 from aitrack.store import usage_rollup
 from aitrack.store.database import Database, Row
 from aitrack.store.records import TOKEN_SUM
@@ -244,10 +245,11 @@ class AgentStore:
             self.set_bulk(False)
 
     def set_bulk(self, on: bool, cache_mb: int = 64) -> None:
-        """SQLite bulk-load settings of this connection: no fsync at checkpoints, a bigger
-        page cache, no foreign-key lookups per row (the importer writes each session and run
-        before what refers to it, in the same transaction). A crash loses at most the
-        import; run it again. Off restores the defaults."""
+        """SQLite bulk-load settings of this connection: no fsync, a bigger page cache, no
+        foreign-key lookups per row (the importer writes each session and run before what
+        refers to it, in the same transaction) and, when no other connection has the store
+        open, a rollback journal instead of the WAL. A crash loses at most the import; run
+        it again. Off restores the defaults."""
         if self.db.dialect != "sqlite":
             return
         pragmas = (
@@ -257,6 +259,19 @@ class AgentStore:
         )
         for pragma in pragmas:
             self.db.execute(f"PRAGMA {pragma}")
+        self._set_journal("truncate" if on else "wal")
+
+    def _set_journal(self, mode: str) -> None:
+        """Switch the journal mode when no other connection has the file open (a bulk write
+        then goes straight into the file instead of through a WAL copied back at the end);
+        with another connection open, leave it as it is rather than wait."""
+        self.db.execute("PRAGMA busy_timeout=0")
+        try:
+            self.db.query(f"PRAGMA journal_mode={mode}")
+        except StoreError:
+            pass  # busy: another process has the store open
+        finally:
+            self.db.execute("PRAGMA busy_timeout=60000")
 
     @contextmanager
     def bulk_load(self) -> Iterator[BulkLoad]:
