@@ -6,9 +6,10 @@ and one session still running."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from aitrack import ids, usage
-from aitrack.clock import now_ms
+from aitrack.clock import local_midnight_ms, now_ms, zone
 from aitrack.tracker import Tracker
 
 DAY = 86_400_000
@@ -156,6 +157,10 @@ def seed(tracker: Tracker) -> Seeded:
                 )
         tracker.end_session(s["id"], outcome, at_ms=start + minutes * 60_000)
     tracker.tag(out.sessions["Add refund webhook"], {"ticket": "PAY-42"})
+    # the live session started 20 minutes ago, but never before today's local midnight:
+    # it is "today's" session whenever the tests run
+    today = datetime.fromtimestamp(now / 1000, zone(None)).date()
+    live_start = max(now - 20 * 60_000, local_midnight_ms(today))
     running, _ = tracker.start_session(
         "Speed up search",
         "code_generation",
@@ -166,14 +171,14 @@ def seed(tracker: Tracker) -> Seeded:
         agent="claude-code",
         repo_path=REPO_B,
         branch="perf/search",
-        at_ms=now - 20 * 60_000,
+        at_ms=live_start,
     )
     usage.record_api_call(
         tracker,
         model="claude-opus-4-1",
         source="proxy",
         session_id=running["id"],
-        ts=now - 10 * 60_000,
+        ts=max(now - 10 * 60_000, live_start),
         input_tokens=2_000,
         output_tokens=800,
     )
@@ -181,7 +186,7 @@ def seed(tracker: Tracker) -> Seeded:
         tracker,
         model="gpt-5-mini",
         source="proxy",
-        ts=now - 5 * 60_000,
+        ts=max(now - 5 * 60_000, live_start),
         input_tokens=300,
         output_tokens=100,
     )  # outside any session
