@@ -111,6 +111,18 @@ def test_a_bulk_load_in_many_batches_keeps_the_best_copy_of_each_response(
     assert schema(bulk) == schema(rowwise)
 
 
+def test_sqlite_without_serialize_imports_row_by_row_with_the_same_result(
+    tmp_path, corpus, monkeypatch
+):
+    staged = loaded(tmp_path, "staged", corpus, True, monkeypatch)
+    monkeypatch.setattr(importing, "_packs", lambda db: False)
+    rows = loaded(tmp_path, "rows", corpus, True, monkeypatch)
+    assert per_model(rows, "claude-code") == truth(corpus, "claude-code")
+    assert calls_and_tools(rows) == calls_and_tools(staged)
+    assert rollups(rows) == rollups(staged)
+    assert schema(rows) == schema(staged)
+
+
 def test_after_a_bulk_load_the_triggers_keep_the_rollups_again(tmp_path, corpus, monkeypatch):
     rowwise = loaded(tmp_path, "rowwise", corpus, False, monkeypatch)
     bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
@@ -344,7 +345,7 @@ class TranscriptImporter:
         from aitrack.usage import user_prices
 
         prices = user_prices(self.tracker)
-        packed = self.db.dialect == "sqlite"
+        packed = _packs(self.db)
         batch: list[FileResult] = []
         done = rows = 0
         pending_offsets = {p[0]: p[1] for p in pending}
@@ -375,7 +376,7 @@ class TranscriptImporter:
             n_workers > 1 and len(pending) > 1 and (workers is not None or total >= POOL_MIN_BYTES)
         )
         with self.agents.bulk_writes(total >= POOL_MIN_BYTES), ExitStack() as bulk:
-            if self._bulk_load(total):
+            if packed and self._bulk_load(total):  # a bulk load appends packed stages
                 # one transaction: the triggers and indexes come back, or nothing happened
                 bulk.enter_context(self.db.transaction())
                 self._bulk = bulk.enter_context(self.agents.bulk_load())
@@ -693,6 +694,12 @@ def _tasks(pending: list[Any]) -> list[list[Any]]:
         tasks[-1].append(item)
         size += max(item[3] - item[1], 0)
     return tasks
+
+
+def _packs(db: Any) -> bool:
+    """Whether a store merges packed stages: SQLite, when Python's module can (de)serialize
+    databases (SQLite 3.36+); PostgreSQL and older builds take the rows one by one."""
+    return db.dialect == "sqlite" and hasattr(sqlite3.Connection, "deserialize")
 
 
 def _first(row: tuple[Any, ...]) -> Any:
