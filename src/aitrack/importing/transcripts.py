@@ -393,8 +393,8 @@ class TranscriptImporter:
                 self._flush(agent, _batch(batch, packed), summary)
 
     def _bulk_load(self, total: int) -> bool:
-        """Whether to load without row-by-row rollups and rebuild them after: a large import
-        into an embedded store holding fewer calls than it brings (the rebuild reads them all)."""
+        """Whether to bulk load (AgentStore.bulk_load): a large import into an embedded store
+        holding fewer calls than it brings (the load's end reads every stored call)."""
         return (
             self.db.dialect == "sqlite"
             and total >= BULK_MIN_BYTES
@@ -574,7 +574,7 @@ class TranscriptImporter:
         existing: dict[str, Any],
         summary: ImportSummary,
     ) -> None:
-        """Runs, tool calls and api_calls bound row by row (PostgreSQL)."""
+        """Runs, tool calls and api_calls bound row by row (stores that do not pack)."""
         store = self.agents
         sid: str | None
         # runs: reuse known ids, adopt runs a hook opened before the prompt line existed

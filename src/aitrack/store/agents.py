@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from aitrack.errors import StoreError
 from aitrack.store import usage_rollup
 from aitrack.store.database import Database, Row
 from aitrack.store.records import TOKEN_SUM
@@ -172,10 +171,10 @@ def add_usage_by_bucket(db: Database, source: str, sign: int = 1) -> None:
         db.execute("DELETE FROM api_usage_by_bucket WHERE calls <= 0")
 
 
-# Row-by-row upkeep a bulk load drops and redoes once at its end: the rollup triggers of
-# api_calls (each rollup is then rebuilt in one GROUP BY) and the plain indexes of the tables
-# it fills (built again by one sort each; rows arrive in time order per batch only, so keeping
-# them meant random page writes). Unique indexes stay: the upserts need them.
+# Row-by-row upkeep a bulk load drops: the rollup triggers of api_calls (the body adds each
+# batch's summed usage instead), the plain indexes of the tables it fills and the dedup_key
+# index (built again by one sort each at the end; rows arrive in time order per batch only, so
+# keeping them meant random page writes). The other unique indexes stay: the upserts need them.
 BULK_TRIGGERS = (
     "api_usage_by_bucket_insert", "api_usage_by_bucket_delete", "api_usage_by_bucket_update",
     *usage_rollup.API_CALL_TRIGGERS,
@@ -259,19 +258,8 @@ class AgentStore:
         )
         for pragma in pragmas:
             self.db.execute(f"PRAGMA {pragma}")
-        self._set_journal("truncate" if on else "wal")
-
-    def _set_journal(self, mode: str) -> None:
-        """Switch the journal mode when no other connection has the file open (a bulk write
-        then goes straight into the file instead of through a WAL copied back at the end);
-        with another connection open, leave it as it is rather than wait."""
-        self.db.execute("PRAGMA busy_timeout=0")
-        try:
-            self.db.query(f"PRAGMA journal_mode={mode}")
-        except StoreError:
-            pass  # busy: another process has the store open
-        finally:
-            self.db.execute("PRAGMA busy_timeout=60000")
+        # a bulk write then goes straight into the file, not through a WAL copied back after
+        self.db.try_journal_mode("truncate" if on else "wal")  # type: ignore[attr-defined]
 
     @contextmanager
     def bulk_load(self) -> Iterator[BulkLoad]:

@@ -102,6 +102,9 @@ def like_pattern(text: str, *, prefix: bool = False) -> str:
     return f"{escaped}%" if prefix else f"%{escaped}%"
 
 
+BUSY_MS = 60_000  # how long a write waits for another process's transaction
+
+
 class SqliteDatabase(Database):
     """The embedded default: one file, WAL, busy timeout, `BEGIN IMMEDIATE` per write."""
 
@@ -117,10 +120,10 @@ class SqliteDatabase(Database):
             raise StoreError(f"cannot create the data directory {path.parent}: {exc}") from None
         try:
             self._conn = sqlite3.connect(
-                str(path), timeout=60.0, isolation_level=None, check_same_thread=False
+                str(path), timeout=BUSY_MS / 1000, isolation_level=None, check_same_thread=False
             )
             self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA busy_timeout=60000")
+            self._conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
             tables = {
                 r[0]
                 for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
@@ -163,6 +166,18 @@ class SqliteDatabase(Database):
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._lock:
             self._conn.executemany(sql, rows)
+
+    def try_journal_mode(self, mode: str) -> None:
+        """Switch the journal mode if no other connection has the file open; with one open,
+        leave it as it is at once rather than wait for it."""
+        with self._lock:
+            self._conn.execute("PRAGMA busy_timeout=0")
+            try:
+                self._conn.execute(f"PRAGMA journal_mode={mode}").fetchall()
+            except sqlite3.OperationalError:
+                pass  # busy: another connection has the store open
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout={BUSY_MS}")
 
     def load_stage(self, image: bytes) -> None:
         """Make the serialized SQLite database `image` readable as schema ``stage`` on this
