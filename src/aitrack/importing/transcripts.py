@@ -542,22 +542,14 @@ class TranscriptImporter:
 
         assert batch.image is not None
         import_staging.load(self.db, batch.image, smap)
-        hook_made = {ext: row["id"] for ext, row in existing.items() if row["source"] == "hook"}
+        hook_made = _hook_made(existing)
         if hook_made:  # name the hook's runs first: the merge then updates them
-            store = self.agents
-            run_map: dict[tuple[str, str], str | None] = dict(
-                store.runs_by_external_ids(list(hook_made.values()))
+            known: dict[tuple[str, str], str | None] = dict(
+                self.agents.runs_by_external_ids(list(hook_made.values()))
             )
-            unnamed = store.unnamed_runs(list(hook_made.values()))
-            adopted = []
-            for sess_ext, run_ext, started in import_staging.staged_runs(self.db, list(hook_made)):
-                key = (hook_made[sess_ext], run_ext)
-                if key not in run_map:
-                    rid = run_map[key] = _adopt(unnamed.get(key[0]), started)
-                    if rid is not None:
-                        adopted.append((run_ext, rid))
-            if adopted:
-                store.name_runs(adopted)
+            self._adopt_hook_runs(
+                hook_made, import_staging.staged_runs(self.db, list(hook_made)), known
+            )
         appending = self._bulk.appending
         runs, tools = import_staging.merge(self.db, f"import:{agent}", not appending)
         if appending:  # the rollup triggers are off: count the batch in
@@ -565,6 +557,30 @@ class TranscriptImporter:
             self._bulk.appended(batch.call_keys)
         summary.runs += runs
         summary.tool_calls += tools
+
+    def _adopt_hook_runs(
+        self,
+        hook_made: dict[str, str],
+        runs: Iterable[tuple[str, str, int]],
+        run_map: dict[tuple[str, str], str | None],
+    ) -> None:
+        """Name the runs a hook opened before their prompt line existed. Each main-chain run
+        (session ext, run ext, started) of a hook-made session (ext -> id) that run_map
+        ((session id, run ext) -> run id) does not know takes the nearest unnamed run within
+        ADOPT_MS; run_map gets every run tried (None: none adopted)."""
+        if not hook_made:
+            return
+        unnamed = self.agents.unnamed_runs(list(hook_made.values()))
+        adopted = []
+        for sess_ext, run_ext, started in runs:
+            sid = hook_made.get(sess_ext)
+            if sid is None or (sid, run_ext) in run_map:
+                continue
+            rid = run_map[(sid, run_ext)] = _adopt(unnamed.get(sid), started)
+            if rid is not None:
+                adopted.append((run_ext, rid))
+        if adopted:
+            self.agents.name_runs(adopted)
 
     def _store_rows(
         self,
@@ -579,10 +595,12 @@ class TranscriptImporter:
         sid: str | None
         # runs: reuse known ids, adopt runs a hook opened before the prompt line existed
         before = [row["id"] for row in existing.values()]
-        run_map = store.runs_by_external_ids(before) if before else {}
-        hook_made = [row["id"] for row in existing.values() if row["source"] == "hook"]
-        unnamed = store.unnamed_runs(hook_made) if hook_made else {}
-        run_rows, adopted = [], []
+        run_map: dict[tuple[str, str], str | None] = dict(
+            store.runs_by_external_ids(before) if before else {}
+        )
+        main_chain = (run[:3] for r in results for run in r.runs if not run[5])
+        self._adopt_hook_runs(_hook_made(existing), main_chain, run_map)
+        run_rows = []
         for r in results:
             for sess_ext, run_ext, started, ended, prompt, side, new_id in r.runs:
                 sid = smap.get(sess_ext)
@@ -591,12 +609,7 @@ class TranscriptImporter:
                 key = (sid, run_ext)
                 rid = run_map.get(key)
                 if rid is None:
-                    rid = _adopt(unnamed.get(sid), started) if not side else None
-                    if rid is not None:
-                        adopted.append((run_ext, rid))
-                    else:
-                        rid = new_id
-                    run_map[key] = rid
+                    rid = run_map[key] = new_id
                 run_rows.append(
                     (
                         rid,
@@ -609,8 +622,6 @@ class TranscriptImporter:
                         '{"sidechain":true}' if side else None,
                     )
                 )
-        if adopted:
-            store.name_runs(adopted)
         if run_rows:
             run_rows.sort(key=_first)  # by id, i.e. by time: index pages fill in order
             store.upsert_runs(run_rows)
@@ -670,6 +681,11 @@ def _ulids(times: Sequence[int]) -> list[str]:
         + p[t & 1023] + rand[16 * k : 16 * k + 16]
         for k, t in enumerate(times)
     ]  # fmt: skip
+
+
+def _hook_made(existing: dict[str, Any]) -> dict[str, str]:
+    """Agent session id -> our id, of the known sessions a hook created."""
+    return {ext: row["id"] for ext, row in existing.items() if row["source"] == "hook"}
 
 
 def _adopt(candidates: list[dict[str, Any]] | None, started: int) -> str | None:

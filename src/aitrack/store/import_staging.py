@@ -149,5 +149,5 @@ def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, in
     return counts  # type: ignore[return-value]
 
 
-def _last(row: Sequence[Any]) -> Any:
+def _last(row: Any) -> Any:
     return row[-1]
