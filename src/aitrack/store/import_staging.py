@@ -140,13 +140,13 @@ def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, in
     ``unique_calls=False`` (inside `AgentStore.bulk_load`, which dropped the dedup_key
     index): api_calls are appended and the load's end keeps the best copy of each response.
     """
-    counts = tuple(
+    runs, tools = (
         int(db.scalar(_MAPPED.format(table=t)) or 0) for t in ("stage_runs", "stage_tools")
     )
     db.execute(_RUNS)
     db.execute(_TOOLS)
     db.execute(_APIS + API_CONFLICT if unique_calls else _APIS, (source,))
-    return counts  # type: ignore[return-value]
+    return runs, tools
 
 
 def _last(row: Any) -> Any:
