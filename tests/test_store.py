@@ -68,6 +68,26 @@ def test_an_older_schema_with_rows_is_upgraded_and_keeps_its_rows(store_url):
     store.close()
 
 
+def test_time_range_reads_of_api_calls_use_the_covering_index_after_the_upgrade(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = connect(url)
+    migrate(db, MIGRATIONS[:10])  # a store from before 0011, with its (ts) index
+    db.close()
+    store = open_store(url)
+    indexes = {
+        r["name"] for r in store.db.query("SELECT name FROM sqlite_master WHERE type = 'index'")
+    }
+    assert "api_calls_by_ts" not in indexes
+    plan = " ".join(
+        str(r["detail"])
+        for r in store.db.query(
+            "EXPLAIN QUERY PLAN SELECT count(*) FROM api_calls WHERE ts >= 1 AND ts < 2"
+        )
+    )
+    assert "api_calls_by_ts_cost" in plan
+    store.close()
+
+
 def test_each_migration_runs_in_its_own_transaction(tmp_path: Path):
     def broken(db):
         db.execute("CREATE TABLE half_done (x INTEGER)")

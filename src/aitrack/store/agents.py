@@ -256,10 +256,12 @@ class AgentStore:
             if on
             else ("synchronous=NORMAL", "cache_size=-2000", "foreign_keys=ON")
         )
+        if not on:  # back to the WAL before synchronous=NORMAL: that switch would fsync the file
+            self.db.try_journal_mode("wal")  # type: ignore[attr-defined]
         for pragma in pragmas:
             self.db.execute(f"PRAGMA {pragma}")
-        # a bulk write then goes straight into the file, not through a WAL copied back after
-        self.db.try_journal_mode("truncate" if on else "wal")  # type: ignore[attr-defined]
+        if on:  # a bulk write then goes straight into the file, not through a WAL copied back after
+            self.db.try_journal_mode("truncate")  # type: ignore[attr-defined]
 
     @contextmanager
     def bulk_load(self) -> Iterator[BulkLoad]:

@@ -321,6 +321,12 @@ def create_sync_state(db: Database) -> None:
     )
 
 
+def drop_api_calls_by_ts(db: Database) -> None:
+    """api_calls (ts, cost_usd) of 0009 serves every query by time: (ts) alone only cost
+    writes and space (an import builds every index of api_calls)."""
+    db.execute("DROP INDEX IF EXISTS api_calls_by_ts")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_create_sessions", create_sessions),
     ("0002_create_interactions_and_issues", create_interactions_and_issues),
@@ -332,6 +338,7 @@ MIGRATIONS: list[Migration] = [
     ("0008_create_sync_state", create_sync_state),
     ("0009_create_usage_rollup_and_report_indexes", create_usage_rollup_and_indexes),
     ("0010_create_usage_by_bucket", create_usage_by_bucket),
+    ("0011_drop_api_calls_by_ts", drop_api_calls_by_ts),
 ]
 
 _LEDGER = "aitrack_migrations"
