@@ -123,6 +123,42 @@ def test_sqlite_without_serialize_imports_row_by_row_with_the_same_result(
     assert schema(rows) == schema(staged)
 
 
+def grown_twice(tmp_path: Path, name: str, corpus: Path, monkeypatch) -> Tracker:
+    """Every file of corpus cut inside a run and imported, then completed and imported again."""
+    growing = tmp_path / f"{name}-files"
+    full = {}
+    for path in sorted(corpus.rglob("*.jsonl")):
+        copy = growing / path.relative_to(corpus)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        data = full[copy] = path.read_bytes()
+        cut = data.rfind(b'"type":"tool_result"', 0, len(data) // 2)  # inside a run
+        copy.write_bytes(data[: data.rfind(b"\n", 0, cut if cut > 0 else len(data) // 2) + 1])
+    tracker = loaded(tmp_path, name, growing, False, monkeypatch)
+    runs = "SELECT id, session_id, external_id FROM runs"
+    before = tracker.db.query(runs)
+    for copy, data in full.items():
+        copy.write_bytes(data)
+    TranscriptImporter(tracker).import_agent("claude-code", [growing], workers=1)
+    kept = {(r["session_id"], r["external_id"]): r["id"] for r in tracker.db.query(runs)}
+    assert all(kept[(r["session_id"], r["external_id"])] == r["id"] for r in before)
+    return tracker
+
+
+def test_rows_read_on_in_a_later_import_join_the_runs_an_earlier_import_stored(
+    tmp_path, corpus, monkeypatch
+):
+    """The staged runs' new ids give way to the stored ones, as the row-by-row path, which
+    looks every run up by name, has it."""
+    staged = grown_twice(tmp_path, "staged", corpus, monkeypatch)
+    monkeypatch.setattr(importing, "_packs", lambda db: False)
+    rows = grown_twice(tmp_path, "rows", corpus, monkeypatch)
+    assert calls_and_tools(staged) == calls_and_tools(rows)
+    linked = "SELECT count(*) FROM {} WHERE run_id IS NOT NULL"
+    assert staged.db.scalar(linked.format("tool_calls")) > 0
+    for table in ("api_calls", "tool_calls"):
+        assert staged.db.scalar(linked.format(table)) == rows.db.scalar(linked.format(table))
+
+
 def test_after_a_bulk_load_the_triggers_keep_the_rollups_again(tmp_path, corpus, monkeypatch):
     rowwise = loaded(tmp_path, "rowwise", corpus, False, monkeypatch)
     bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)

@@ -16,6 +16,7 @@ from aitrack.transcripts import (
     ClaudeFileState,
     CodexFileState,
     FileParse,
+    FileRows,
     FileShrank,
     TranscriptError,
     default_claude_roots,
@@ -23,6 +24,7 @@ from aitrack.transcripts import (
     discover_claude_files,
     discover_codex_files,
     parse_claude_file,
+    parse_claude_rows,
     parse_codex_file,
     supersedes,
 )
@@ -650,3 +652,18 @@ def test_parsing_does_not_change_the_state_passed_in(corpora):
     state = CodexFileState()
     parse_codex_file(discover_codex_files([corpora[("codex", "default")]])[0], 0, state)
     assert state == CodexFileState()
+
+
+def test_claude_rows_are_the_fields_of_the_records_and_carry_the_same_state(corpora, tmp_path):
+    for path in discover_claude_files([corpora[("claude-code", "high-dup")]]):
+        half = path.stat().st_size // 2
+        first = parse_claude_file(path, 0)
+        cut = tmp_path / path.name
+        cut.write_bytes(path.read_bytes()[: first.end_offset if half == 0 else half])
+        head = parse_claude_file(cut)
+        for start, state in ((0, None), (head.end_offset, head.state)):
+            records = parse_claude_file(path, start, state)
+            rows = parse_claude_rows(path, start, state)
+            assert rows == FileRows.of(records)
+            assert rows.state.to_dict() == records.state.to_dict()
+            assert json.loads(rows.state.to_json()) == records.state.to_dict()

@@ -103,8 +103,10 @@ class FileResult:
     stats: tuple[int, int, int, int, int, int]  # lines, bytes, malformed, other, api, huge
     sessions: list[Any]
     runs: list[tuple[Any, ...]]  # (session ext, run ext, started, ended, prompt, sidechain, id)
-    tools: list[tuple[Any, ...]]  # (session ext, run ext, ext, name, started, ended, ok, id)
-    apis: list[tuple[Any, ...]]  # see _api_tuple, plus a new id
+    # (session ext, run ext, ext, name, started, ended, ok, run id, id); run id: of the run
+    # with that ext in runs (the store may keep another: see store/import_staging.py)
+    tools: list[tuple[Any, ...]]
+    apis: list[tuple[Any, ...]]  # see _api_rows
     error: str | None = None
     api_count: int = 0  # len(apis) before a batch packed them
 
@@ -178,23 +180,25 @@ def _best_calls(results: list[FileResult]) -> dict[str, tuple[Any, ...]]:
     return best
 
 
-def _api_tuple(r: Any, pricer: Any) -> tuple[Any, ...]:
-    """(dedup_key, session ext, run ext, ts, provider, model, input, output, cache_read, 5m,
-    1h, reasoning, cost, cost_source, request_id, request_type, sidechain, total)."""
-    i, o, cr, w5, w1, rs = (
-        r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_5m_tokens,
-        r.cache_write_1h_tokens, r.reasoning_tokens,
-    )  # fmt: skip
-    total = i + o + cr + w5 + w1
-    if total == 0:  # an API error or empty response costs nothing at any price
-        cost, source = 0.0, "no-usage"
-    else:
-        cost, source = pricer.cost(r.provider, r.model, r.ts_ms, i, o, cr, w5, w1, rs)
-    return (
-        r.dedup_key, r.session_external_id, r.run_external_id, r.ts_ms, r.provider, r.model,
-        i, o, cr, w5, w1, rs, cost, source, r.request_id,
-        "fast" if r.speed == "fast" else None, r.is_sidechain, total,
-    )  # fmt: skip
+def _api_rows(
+    calls: list[tuple[Any, ...]], call_ids: list[str], run_of: Any, pricer: Any
+) -> list[tuple[Any, ...]]:
+    """FileResult.apis from ApiCallRecord field tuples, priced: (dedup_key, session ext,
+    run ext, ts, provider, model, input, output, cache_read, 5m, 1h, reasoning, cost,
+    cost_source, request_id, request_type, sidechain, total, run id, id)."""
+    cost_of = pricer.cost
+    out = []
+    for (_, provider, key, sess, run, ts, model, i, o, cr, w5, w1, rs, request, _, side, _,
+         speed), call_id in zip(calls, call_ids, strict=True):  # fmt: skip
+        total = i + o + cr + w5 + w1
+        if total == 0:  # an API error or empty response costs nothing at any price
+            cost, source = 0.0, "no-usage"
+        else:
+            cost, source = cost_of(provider, model, ts, i, o, cr, w5, w1, rs)
+        out.append((key, sess, run, ts, provider, model, i, o, cr, w5, w1, rs, cost, source,
+                    request, "fast" if speed == "fast" else None, side, total,
+                    run_of((sess, run)), call_id))  # fmt: skip
+    return out
 
 
 def _parse_file(
@@ -203,14 +207,15 @@ def _parse_file(
     from aitrack.transcripts import (
         ClaudeFileState,
         CodexFileState,
+        FileRows,
         FileShrank,
         TranscriptError,
-        parse_claude_file,
+        parse_claude_rows,
         parse_codex_file,
     )
 
     claude = agent == "claude-code"
-    parse_fn: Any = parse_claude_file if claude else parse_codex_file
+    parse_fn: Any = parse_claude_rows if claude else (lambda *a: FileRows.of(parse_codex_file(*a)))
     state_cls: Any = ClaudeFileState if claude else CodexFileState
     reset = False
     try:
@@ -231,31 +236,24 @@ def _parse_file(
     sessions = [s for s in parsed.sessions if not (s.parent_external_id and subagent_file)]
     s = parsed.stats
     runs, tools, apis = parsed.runs, parsed.tool_calls, parsed.api_calls
-    run_ids = _ulids([r.started_ms for r in runs])
-    tool_ids = _ulids([t.started_ms for t in tools])
-    api_ids = _ulids([a.ts_ms for a in apis])
+    run_ids = _ulids([r[2] for r in runs])
+    tool_ids = _ulids([t[4] for t in tools])
+    # each row names its run's id: the store then looks up by name only the runs it knew
+    run_of = {(r[0], r[1]): rid for r, rid in zip(runs, run_ids, strict=True)}.get
     return FileResult(
         path=path,
         size=size,
         mtime_ms=mtime_ms,
         end_offset=parsed.end_offset,
-        state=json.dumps(st.to_dict(), separators=(",", ":")),
+        state=st.to_json(),
         reset=reset,
         stats=(s.lines, s.bytes, s.skipped_malformed, s.skipped_other, s.api_lines, s.skipped_huge),
         sessions=sessions,
-        runs=[
-            (r.session_external_id, r.external_id, r.started_ms, r.ended_ms, r.prompt,
-             r.is_sidechain, rid)
-            for r, rid in zip(runs, run_ids, strict=True)
-        ],
-        tools=[
-            (t.session_external_id, t.run_external_id, t.external_id, t.name, t.started_ms,
-             t.ended_ms, t.ok, tid)
-            for t, tid in zip(tools, tool_ids, strict=True)
-        ],
-        apis=[(*_api_tuple(a, pricer), aid) for a, aid in zip(apis, api_ids, strict=True)],
+        runs=[(*r, rid) for r, rid in zip(runs, run_ids, strict=True)],
+        tools=[(*t, run_of((t[0], t[1])), tid) for t, tid in zip(tools, tool_ids, strict=True)],
+        apis=_api_rows(apis, _ulids([a[5] for a in apis]), run_of, pricer),
         api_count=len(apis),
-    )  # fmt: skip
+    )
 
 
 # -- the importer -------------------------------------------------------------------------------
@@ -629,7 +627,7 @@ class TranscriptImporter:
 
         tool_rows = []
         for r in results:
-            for sess_ext, run_ext, ext, name, started, ended, ok, tool_id in r.tools:
+            for sess_ext, run_ext, ext, name, started, ended, ok, _, tool_id in r.tools:
                 sid = smap.get(sess_ext)
                 if sid is None:
                     continue
@@ -653,7 +651,7 @@ class TranscriptImporter:
             if sid is None:
                 continue
             api_rows.append((
-                a[18], sid, run_map.get((sid, a[2])) if a[2] else None, a[3], a[4],
+                a[19], sid, run_map.get((sid, a[2])) if a[2] else None, a[3], a[4],
                 a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], None, None, a[14],
                 source, a[15], a[0], 1 if a[16] else 0,
             ))  # fmt: skip

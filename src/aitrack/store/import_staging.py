@@ -31,14 +31,18 @@ from aitrack.store.usage_rollup import BUCKET_MS, TOKENS, USAGE_SUMS
 # Column order = the importer's row tuples (importing/transcripts.py FileResult).
 STAGE_TABLES = {
     "stage_runs": ("session_ext", "run_ext", "started", "ended", "prompt", "side", "id"),
-    "stage_tools": ("session_ext", "run_ext", "ext", "name", "started", "ended", "ok", "id"),
+    "stage_tools": (
+        "session_ext", "run_ext", "ext", "name", "started", "ended", "ok", "run_id", "id",
+    ),
     "stage_apis": (
         "dedup_key", "session_ext", "run_ext", "ts", "provider", "model", "input_tokens",
         "output_tokens", "cache_read_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens",
         "reasoning_tokens", "cost_usd", "cost_source", "request_id", "request_type",
-        "is_sidechain", "total", "id",
+        "is_sidechain", "total", "run_id", "id",
     ),
 }  # fmt: skip
+# run_id: the id the packing process gave the row's run (in stage_runs of the same image);
+# NULL when that run was not in the image (a file continued from an earlier import).
 
 # The batch's api_calls summed per bucket, session, model and provider, in the worker: with
 # the rollup triggers off (a bulk load), the store adds these few rows (see STAGED_USAGE).
@@ -62,28 +66,38 @@ _RUNS = (
     "FROM stage.stage_runs r JOIN temp.stage_smap m ON m.ext = r.session_ext "
     f"WHERE true {RUN_CONFLICT}"
 )
-# A row's run: the stored run of its session with that external id (written just before).
-_RUN_OF = "LEFT JOIN runs r ON r.session_id = m.sid AND r.external_id = {t}.run_ext "
+# A row's run: the staged run's id, moved to the stored run's where the store already had that
+# run (see _MOVED_RUNS); else, for a run of an earlier import, the stored run of that name.
+_RUN_OF = (
+    "CASE WHEN {t}.run_id IS NOT NULL THEN COALESCE((SELECT stored FROM temp.stage_moved_runs "
+    "WHERE staged = {t}.run_id), {t}.run_id) WHEN {t}.run_ext IS NOT NULL THEN (SELECT r.id FROM "
+    "runs r WHERE r.session_id = m.sid AND r.external_id = {t}.run_ext) END"
+)
+# Staged runs the store had under another id (an earlier import, a hook, a copy in the same
+# image): only those are looked up by name.
+_MOVED_RUNS = (
+    "INSERT INTO temp.stage_moved_runs SELECT s.id, r.id FROM stage.stage_runs s "
+    "JOIN temp.stage_smap m ON m.ext = s.session_ext "
+    "JOIN runs r ON r.session_id = m.sid AND r.external_id = s.run_ext "
+    "WHERE NOT EXISTS (SELECT 1 FROM runs x WHERE x.id = s.id)"
+)
 _TOOLS = (
     f"INSERT INTO tool_calls ({', '.join(TOOL_COLUMNS)}) "
-    "SELECT t.id, m.sid, r.id, t.ext, t.started, COALESCE(NULLIF(t.name, ''), 'unknown'), "
+    f"SELECT t.id, m.sid, {_RUN_OF.format(t='t')}, t.ext, t.started, "
+    "COALESCE(NULLIF(t.name, ''), 'unknown'), "
     "CASE WHEN t.ended >= t.started THEN t.ended - t.started END, t.ok "
     "FROM stage.stage_tools t JOIN temp.stage_smap m ON m.ext = t.session_ext "
-    + _RUN_OF.format(t="t")
-    + f"WHERE true {TOOL_CONFLICT}"
+    f"WHERE true {TOOL_CONFLICT}"
 )
 _API_VALUES = {
-    "id": "a.id", "session_id": "m.sid", "run_id": "r.id", "latency_ms": "NULL",
+    "id": "a.id", "session_id": "m.sid", "run_id": _RUN_OF.format(t="a"), "latency_ms": "NULL",
     "status": "NULL", "source": "?", "is_sidechain": "CASE WHEN a.is_sidechain THEN 1 ELSE 0 END",
 }  # fmt: skip
 _APIS = (
     f"INSERT INTO api_calls ({', '.join(API_COLUMNS)}) SELECT "
     + ", ".join(_API_VALUES.get(c, f"a.{c}") for c in API_COLUMNS)
-    + " FROM stage.stage_apis a JOIN temp.stage_smap m ON m.ext = a.session_ext "
-    + _RUN_OF.format(t="a")
-    + "WHERE true "
+    + " FROM stage.stage_apis a JOIN temp.stage_smap m ON m.ext = a.session_ext WHERE true "
 )
-_MAPPED = "SELECT count(*) FROM stage.{table} x JOIN temp.stage_smap m ON m.ext = x.session_ext"
 
 
 def pack(
@@ -97,6 +111,7 @@ def pack(
     """
     conn = sqlite3.connect(":memory:")
     try:
+        conn.execute("PRAGMA journal_mode=OFF")  # a scratch copy: no rollback, a third faster
         for name, columns in (*STAGE_TABLES.items(), ("stage_usage", _USAGE_COLUMNS)):
             conn.execute(f"CREATE TABLE {name} ({', '.join(columns)})")
         for (name, columns), rows in zip(STAGE_TABLES.items(), (runs, tools, apis), strict=True):
@@ -140,11 +155,13 @@ def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, in
     ``unique_calls=False`` (inside `AgentStore.bulk_load`, which dropped the dedup_key
     index): api_calls are appended and the load's end keeps the best copy of each response.
     """
-    runs, tools = (
-        int(db.scalar(_MAPPED.format(table=t)) or 0) for t in ("stage_runs", "stage_tools")
+    runs = db.execute(_RUNS)  # every staged row of a known session: inserted or updated
+    db.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS stage_moved_runs (staged TEXT PRIMARY KEY, stored TEXT)"
     )
-    db.execute(_RUNS)
-    db.execute(_TOOLS)
+    db.execute("DELETE FROM temp.stage_moved_runs")
+    db.execute(_MOVED_RUNS)
+    tools = db.execute(_TOOLS)
     db.execute(_APIS + API_CONFLICT if unique_calls else _APIS, (source,))
     return runs, tools
 

@@ -4,6 +4,7 @@ from aitrack.transcripts.claude_code import (
     default_claude_roots,
     discover_claude_files,
     parse_claude_file,
+    parse_claude_rows,
 )
 from aitrack.transcripts.codex import (
     default_codex_roots,
@@ -15,6 +16,7 @@ from aitrack.transcripts.records import (
     ClaudeFileState,
     CodexFileState,
     FileParse,
+    FileRows,
     FileShrank,
     ParseStats,
     RunRecord,
@@ -29,6 +31,7 @@ __all__ = [
     "ClaudeFileState",
     "CodexFileState",
     "FileParse",
+    "FileRows",
     "FileShrank",
     "ParseStats",
     "RunRecord",
@@ -40,6 +43,7 @@ __all__ = [
     "discover_claude_files",
     "discover_codex_files",
     "parse_claude_file",
+    "parse_claude_rows",
     "parse_codex_file",
     "supersedes",
 ]

@@ -42,6 +42,7 @@ from aitrack.transcripts.records import (
     ApiCallRecord,
     ClaudeFileState,
     FileParse,
+    FileRows,
     ParseStats,
     RunRecord,
     SessionRecord,
@@ -61,6 +62,7 @@ _NOT_PROMPTS = ("<local-command-stdout>", "<local-command-stderr>", "<local-comm
                 "<bash-stdout>", "<bash-stderr>", "Caveat: ", "[Request interrupted by user")  # fmt: skip
 _NO_TS_FIRST, _NO_TS_LAST = 1 << 62, -(1 << 62)
 _R = TypeVar("_R")
+_Row = tuple[Any, ...]
 
 
 def default_claude_roots() -> list[Path]:
@@ -101,14 +103,28 @@ def parse_claude_file(
         TranscriptError: the file vanished or cannot be read (FileShrank: shorter than
             start_offset, re-read it from 0).
     """
-    path = Path(path)
+    parser, stats = _read_file(Path(path), start_offset, state)
+    return parser.finish(start_offset + stats.bytes, stats)
+
+
+def parse_claude_rows(
+    path: Path, start_offset: int = 0, state: ClaudeFileState | None = None
+) -> FileRows:
+    """:func:`parse_claude_file`, the records as tuples (no record objects built)."""
+    parser, stats = _read_file(Path(path), start_offset, state)
+    return FileRows(*parser.rows(), start_offset + stats.bytes, stats, parser.state)
+
+
+def _read_file(
+    path: Path, start_offset: int, state: ClaudeFileState | None
+) -> tuple[_ClaudeFile, ParseStats]:
     parser = _ClaudeFile(
         path, ClaudeFileState.from_dict(state.to_dict()) if state else ClaudeFileState()
     )
     stats = ParseStats()
     with open_transcript(path, start_offset) as f:
         parser.read(iter_lines_buffered(f, path, start_offset, stats), stats)
-    return parser.finish(start_offset + stats.bytes, stats)
+    return parser, stats
 
 
 def _locate(path: Path) -> tuple[str, str, str | None, str]:
@@ -461,26 +477,37 @@ class _ClaudeFile:
 
     # -- output --------------------------------------------------------------------------
     def finish(self, end_offset: int, stats: ParseStats) -> FileParse:
-        st, sid = self.state, self.session_id
-        api = _records(ApiCallRecord, [fields for _, _, fields in self.api.values()])
-        tool_rows = []
-        for tid, (name, started, run, ended, ok) in self.tools.items():
-            tool_rows.append((AGENT, sid, run, tid, name, started, ended, ok))
-            if ended is None:
-                st.open_tools[tid] = [name, started, run]
-            else:
-                st.open_tools.pop(tid, None)
-        if len(st.open_tools) > MAX_OPEN_TOOLS:
-            for tid in list(st.open_tools)[: len(st.open_tools) - MAX_OPEN_TOOLS]:
-                del st.open_tools[tid]
-        tools = _records(ToolCallRecord, tool_rows)
-        runs = _records(
-            RunRecord,
-            [
-                (AGENT, sid, run_id, info[1], info[2], prompt, bool(info[3]))
-                for run_id, (info, prompt) in self.runs.items()
-            ],
+        sessions, runs, tools, api = self.rows()
+        return FileParse(
+            sessions,
+            _records(RunRecord, [(AGENT, *r) for r in runs]),
+            _records(ToolCallRecord, [(AGENT, *t) for t in tools]),
+            _records(ApiCallRecord, api),
+            end_offset,
+            stats,
+            self.state,
         )
+
+    def rows(self) -> tuple[list[SessionRecord], list[_Row], list[_Row], list[_Row]]:
+        """The chunk's sessions, and its runs, tool calls and api_calls as tuples of their
+        records' fields (runs and tool calls without the agent), for `finish` and for the
+        importer, which needs no record objects. Carries the unanswered tool uses over."""
+        st, sid = self.state, self.session_id
+        tool_rows = []
+        open_tools = st.open_tools
+        for tid, (name, started, run, ended, ok) in self.tools.items():
+            tool_rows.append((sid, run, tid, name, started, ended, ok))
+            if ended is None:
+                open_tools[tid] = [name, started, run]
+            else:
+                open_tools.pop(tid, None)
+        if len(open_tools) > MAX_OPEN_TOOLS:
+            for tid in list(open_tools)[: len(open_tools) - MAX_OPEN_TOOLS]:
+                del open_tools[tid]
+        runs = [
+            (sid, run_id, info[1], info[2], prompt, bool(info[3]))
+            for run_id, (info, prompt) in self.runs.items()
+        ]
         sessions = []
         if self.first_ts <= self.last_ts:
             common: dict[str, Any] = dict(
@@ -501,7 +528,7 @@ class _ClaudeFile:
                         parent_external_id=sid, title=self.title, **common,
                     )
                 )  # fmt: skip
-        return FileParse(sessions, runs, tools, api, end_offset, stats, st)
+        return sessions, runs, tool_rows, [fields for _, _, fields in self.api.values()]
 
 
 _ROWS: dict[type[Any], tuple[type[msgspec.Struct], GenericAlias]] = {

@@ -213,6 +213,10 @@ class ClaudeFileState:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_json(self) -> str:
+        """`to_dict` as compact JSON, without its deep copy."""
+        return orjson.dumps({k: getattr(self, k) for k in self.__dataclass_fields__}).decode()
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClaudeFileState:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
@@ -247,6 +251,10 @@ class CodexFileState:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def to_json(self) -> str:
+        """`to_dict` as compact JSON, without its deep copy."""
+        return orjson.dumps({k: getattr(self, k) for k in self.__dataclass_fields__}).decode()
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodexFileState:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
@@ -263,6 +271,37 @@ class FileParse:
     end_offset: int  # just after the last complete line consumed
     stats: ParseStats
     state: ClaudeFileState | CodexFileState
+
+
+@dataclass(slots=True)
+class FileRows:
+    """:class:`FileParse` with each record as a tuple of its fields (what the importer
+    stores; the Claude parser makes these without building records)."""
+
+    sessions: list[SessionRecord]
+    runs: list[tuple[Any, ...]]  # (session, run, started_ms, ended_ms, prompt, is_sidechain)
+    tool_calls: list[tuple[Any, ...]]  # (session, run, tool id, name, started, ended, ok)
+    api_calls: list[tuple[Any, ...]]  # ApiCallRecord's fields, in order
+    end_offset: int
+    stats: ParseStats
+    state: ClaudeFileState | CodexFileState
+
+    @classmethod
+    def of(cls, parse: FileParse) -> FileRows:
+        return cls(
+            parse.sessions,
+            [(r.session_external_id, r.external_id, r.started_ms, r.ended_ms, r.prompt,
+              r.is_sidechain) for r in parse.runs],
+            [(t.session_external_id, t.run_external_id, t.external_id, t.name, t.started_ms,
+              t.ended_ms, t.ok) for t in parse.tool_calls],
+            [tuple(getattr(a, f) for f in _API_FIELDS) for a in parse.api_calls],
+            parse.end_offset,
+            parse.stats,
+            parse.state,
+        )  # fmt: skip
+
+
+_API_FIELDS = tuple(ApiCallRecord.__dataclass_fields__)
 
 
 # -- shared plumbing ---------------------------------------------------------------------------
