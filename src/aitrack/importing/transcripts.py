@@ -186,15 +186,13 @@ def _api_rows(
     """FileResult.apis from ApiCallRecord field tuples, priced: (dedup_key, session ext,
     run ext, ts, provider, model, input, output, cache_read, 5m, 1h, reasoning, cost,
     cost_source, request_id, request_type, sidechain, total, run id, id)."""
-    cost_of = pricer.cost
+    priced = pricer.costs([(a[1], a[6], a[5], *a[7:13]) for a in calls])
     out = []
     for (_, provider, key, sess, run, ts, model, i, o, cr, w5, w1, rs, request, _, side, _,
-         speed), call_id in zip(calls, call_ids, strict=True):  # fmt: skip
+         speed), call_id, (cost, source) in zip(calls, call_ids, priced, strict=True):  # fmt: skip
         total = i + o + cr + w5 + w1
         if total == 0:  # an API error or empty response costs nothing at any price
             cost, source = 0.0, "no-usage"
-        else:
-            cost, source = cost_of(provider, model, ts, i, o, cr, w5, w1, rs)
         out.append((key, sess, run, ts, provider, model, i, o, cr, w5, w1, rs, cost, source,
                     request, "fast" if speed == "fast" else None, side, total,
                     run_of((sess, run)), call_id))  # fmt: skip
@@ -413,6 +411,10 @@ class TranscriptImporter:
 
         tasks = _tasks(pending)
         ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+        if ctx.get_start_method() == "fork":  # loaded once here, the workers inherit it
+            from aitrack.pricing import load_price_data
+
+            load_price_data()
         with ProcessPoolExecutor(
             n, mp_context=ctx, initializer=_init_worker, initargs=(prices,)
         ) as pool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from aitrack.store.agents import (
@@ -27,6 +28,8 @@ from aitrack.store.agents import (
 )
 from aitrack.store.database import Database
 from aitrack.store.usage_rollup import BUCKET_MS, TOKENS, USAGE_SUMS
+
+_LAST = itemgetter(-1)  # a row's id
 
 # Column order = the importer's row tuples (importing/transcripts.py FileResult).
 STAGE_TABLES = {
@@ -116,7 +119,7 @@ def pack(
             conn.execute(f"CREATE TABLE {name} ({', '.join(columns)})")
         for (name, columns), rows in zip(STAGE_TABLES.items(), (runs, tools, apis), strict=True):
             marks = ", ".join("?" for _ in columns)
-            conn.executemany(f"INSERT INTO {name} VALUES ({marks})", sorted(rows, key=_last))
+            conn.executemany(f"INSERT INTO {name} VALUES ({marks})", sorted(rows, key=_LAST))
         conn.execute(_SUM_USAGE)
         conn.commit()
         return conn.serialize()
@@ -164,7 +167,3 @@ def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, in
     tools = db.execute(_TOOLS)
     db.execute(_APIS + API_CONFLICT if unique_calls else _APIS, (source,))
     return runs, tools
-
-
-def _last(row: Any) -> Any:
-    return row[-1]
