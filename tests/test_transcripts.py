@@ -431,6 +431,7 @@ def test_odd_values_follow_the_same_rules_as_the_usual_ones(tmp_path):
         cc("assistant", "03", reply("msg_bool", True, input_tokens=3.0), isSidechain="yes"),
         cc("assistant", "04", reply("msg_neg", 4, input_tokens=-5, cache_read_input_tokens=2**64)),
         cc("assistant", "05", {**reply("msg_none", 1), "usage": {"service_tier": "x"}}),
+        cc("assistant", "06", reply("msg_big", 2**64 - 1, input_tokens=2**63)),
     ]
     fp = claude(tmp_path, lines)
     names = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_5m_tokens",
@@ -439,8 +440,9 @@ def test_odd_values_follow_the_same_rules_as_the_usual_ones(tmp_path):
         "msg_odd": (0, 5, 0, 2, 0, None, False),
         "msg_bool": (3, 0, 1000, 100, 0, None, False),
         "msg_neg": (0, 4, 0, 100, 0, None, False),
+        "msg_big": (0, 0, 1000, 100, 0, None, False),  # no BIGINT holds them
     }
-    assert (fp.stats.api_lines, fp.stats.skipped_other) == (3, 1)
+    assert (fp.stats.api_lines, fp.stats.skipped_other) == (4, 1)
 
 
 def test_lines_read_as_plain_json_give_the_records_of_their_usual_form(tmp_path):

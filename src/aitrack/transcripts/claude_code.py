@@ -34,11 +34,13 @@ from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import GenericAlias
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Any, BinaryIO, Final, TypeVar
 
 import msgspec
 
 from aitrack.transcripts.records import (
+    MAX_LINE_BYTES,
+    READ_CHUNK_BYTES,
     ApiCallRecord,
     ClaudeFileState,
     FileParse,
@@ -47,6 +49,7 @@ from aitrack.transcripts.records import (
     RunRecord,
     SessionRecord,
     ToolCallRecord,
+    TranscriptError,
     as_int,
     iter_lines_buffered,
     loads,
@@ -54,6 +57,11 @@ from aitrack.transcripts.records import (
     open_transcript,
     walk_jsonl,
 )
+
+try:  # the C reader (_claude_read.c); the Python loop below is its specification
+    from aitrack.transcripts import _claude_read as _c  # type: ignore[attr-defined]
+except ImportError:  # built without a compiler
+    _c = None
 
 AGENT: Final = "claude-code"
 PROMPT_CHARS = 500
@@ -123,7 +131,7 @@ def _read_file(
     )
     stats = ParseStats()
     with open_transcript(path, start_offset) as f:
-        parser.read(iter_lines_buffered(f, path, start_offset, stats), stats)
+        parser.read_file(f, start_offset, stats)
     return parser, stats
 
 
@@ -254,6 +262,49 @@ def _prompt_text(content: object) -> str | None:
     return "\n".join([b.text for b in content if b.type == "text" and b.text is not None]) or None
 
 
+_NOT_READ: Final = _Line()  # _decode_line's answer for a line that is not parsed
+
+
+def _decode_line(line: bytes) -> _Line | None:
+    """How a line is read: its struct (typed decode, else the generic path), None when it
+    is malformed, :data:`_NOT_READ` when no route matches (then it is not parsed at all).
+    The Python loop calls it for every line, the C reader for the lines it leaves to it."""
+    if (not line or line[0] != 0x7B or line[-1] != 0x7D) and not looks_like_object(line):
+        return None
+    # Routed by what follows "message":{, else by substrings anywhere in the line; a line
+    # matching none is not parsed. The decoder picked only saves work: each reads every
+    # kind but the other's, and a line the decoder does not take is parsed as plain JSON,
+    # its values normalised into the same structs (_generic).
+    decode: Callable[[bytes], Any]
+    m = line.find(b'"message":{')
+    if m > 0 and line.startswith(b'"role":"user"', m + 11):
+        decode, other = _decode_user, "assistant"
+    elif (m > 0 and line.find(b'"role":"assistant"', m + 11, m + 160) > 0) or (
+        b'"usage"' in line and b'"assistant"' in line
+    ):
+        decode, other = _decode_assistant, "user"
+    elif b'"user"' in line or b'"summary"' in line:
+        decode, other = _decode_user, "assistant"
+    else:
+        return _NOT_READ
+    try:
+        obj: _Line = decode(line)
+        kind = obj.type
+    except _REJECTED:
+        kind = other
+    if kind == other:
+        return _generic(line)
+    return obj
+
+
+# What the C reader takes from here: the decode of the lines it leaves to Python, the
+# timestamp rule for the forms it does not parse itself, and the constants of the rules.
+_C_CONFIG: Final = (
+    _decode_line, _ts, _NOT_READ, _NOT_PROMPTS, PROMPT_CHARS, AGENT, MAX_LINE_BYTES,
+    READ_CHUNK_BYTES,
+)  # fmt: skip
+
+
 class _ClaudeFile:
     """Parse state of one chunk of one file."""
 
@@ -274,48 +325,49 @@ class _ClaudeFile:
         self.title: str | None = None
 
     # -- lines ---------------------------------------------------------------------------
+    def read_file(self, f: BinaryIO, start_offset: int, stats: ParseStats) -> None:
+        """:meth:`read` of ``iter_lines_buffered(f, self.path, start_offset, stats)``: the
+        C reader takes the same lines (offsets, stats) from its own buffer of ``f``."""
+        if _c is None:
+            self.read(iter_lines_buffered(f, self.path, start_offset, stats), stats)
+            return
+        path, readinto = self.path, f.readinto  # type: ignore[attr-defined]
+
+        def read_chunk(buf: memoryview) -> int:
+            try:
+                return readinto(buf)  # type: ignore[no-any-return]
+            except OSError as e:
+                raise TranscriptError(f"cannot read transcript {path}: {e.strerror or e}") from e
+
+        _c.read_file(self, read_chunk, start_offset, stats, _C_CONFIG)
+
     def read(self, lines: Iterable[tuple[int, bytes]], stats: ParseStats) -> None:
+        """Every rule, line by line: in C when the extension is built, else :meth:`_read_python`."""
+        if _c is None:
+            self._read_python(lines, stats)
+        else:
+            _c.read_lines(self, lines, stats, _C_CONFIG)
+
+    def _read_python(self, lines: Iterable[tuple[int, bytes]], stats: ParseStats) -> None:
         """Every rule, line by line: one loop with the running values in locals, as this is
-        the hot path of an import and a Python call or attribute costs more than a rule."""
+        the hot path of an import and a Python call or attribute costs more than a rule.
+        The specification of the C reader (_claude_read.c), which must give the same."""
         st = self.state
         open_tools, tools, api = st.open_tools, self.tools, self.api
         relpath, sid, run_for = self.relpath, self.session_id, self.run_for
         first, last, model, side_model = self.first_ts, self.last_ts, self.model, self.side_model
         cwd, branch, version = st.cwd, st.git_branch, st.version
-        decode_assistant, decode_user = _decode_assistant, _decode_user
-        decode: Callable[[bytes], Any]
+        decode_line, not_read = _decode_line, _NOT_READ
         obj: Any
         for offset, line in lines:
-            if (not line or line[0] != 0x7B or line[-1] != 0x7D) and not looks_like_object(line):
+            obj = decode_line(line)
+            if obj is None:
                 stats.skipped_malformed += 1
                 continue
-            # Routed by what follows "message":{, else by substrings anywhere in the line; a
-            # line matching none is not parsed. The decoder picked only saves work: each
-            # reads every kind but the other's, and a line the decoder does not take is
-            # parsed as plain JSON, its values normalised into the same structs (_generic).
-            m = line.find(b'"message":{')
-            if m > 0 and line.startswith(b'"role":"user"', m + 11):
-                decode, other = decode_user, "assistant"
-            elif (m > 0 and line.find(b'"role":"assistant"', m + 11, m + 160) > 0) or (
-                b'"usage"' in line and b'"assistant"' in line
-            ):
-                decode, other = decode_assistant, "user"
-            elif b'"user"' in line or b'"summary"' in line:
-                decode, other = decode_user, "assistant"
-            else:
+            if obj is not_read:
                 stats.skipped_other += 1
                 continue
-            try:
-                obj = decode(line)
-                kind = obj.type
-            except _REJECTED:
-                kind = other
-            if kind == other:
-                obj = _generic(line)
-                if obj is None:
-                    stats.skipped_malformed += 1
-                    continue
-                kind = obj.type
+            kind = obj.type
             cwd = obj.cwd or cwd
             branch = obj.gitBranch or branch
             version = obj.version or version
@@ -591,8 +643,9 @@ def _str(value: object) -> str | None:
 
 
 def _count(value: object) -> int:
-    """input/output/cache_read tokens: an int >= 0 as it is, else as_int."""
-    return value if type(value) is int and value >= 0 else as_int(value)
+    """input/output/cache_read tokens: as_int (an int no BIGINT holds counts 0), a common int
+    without the call."""
+    return value if type(value) is int and 0 <= value < 2**63 else as_int(value)
 
 
 def _reply_line(obj: dict[str, Any]) -> _AssistantLine:
