@@ -248,7 +248,7 @@ class AgentStore:
         foreign-key lookups per row (the importer writes each session and run before what
         refers to it, in the same transaction) and, when no other connection has the store
         open, a rollback journal instead of the WAL. A crash loses at most the import; run
-        it again. Off restores the defaults."""
+        it again. Off restores the defaults and syncs what was written."""
         if self.db.dialect != "sqlite":
             return
         pragmas = (
@@ -256,12 +256,11 @@ class AgentStore:
             if on
             else ("synchronous=NORMAL", "cache_size=-2000", "foreign_keys=ON")
         )
-        if not on:  # back to the WAL before synchronous=NORMAL: that switch would fsync the file
-            self.db.try_journal_mode("wal")  # type: ignore[attr-defined]
         for pragma in pragmas:
             self.db.execute(f"PRAGMA {pragma}")
-        if on:  # a bulk write then goes straight into the file, not through a WAL copied back after
-            self.db.try_journal_mode("truncate")  # type: ignore[attr-defined]
+        # a bulk write then goes straight into the file, not through a WAL copied back after;
+        # back in the WAL with synchronous=NORMAL the file is synced once (0.7 s per 200 MB)
+        self.db.try_journal_mode("truncate" if on else "wal")  # type: ignore[attr-defined]
 
     @contextmanager
     def bulk_load(self) -> Iterator[BulkLoad]:
