@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -151,8 +152,8 @@ def _batch(results: list[FileResult], packed: bool) -> Batch:
                 seen = first_prompt.get(run[0])
                 if seen is None or run[2] < seen[0]:
                     first_prompt[run[0]] = (run[2], run[4])
-        referenced.update(t[0] for t in r.tools)
-        referenced.update(a[1] for a in r.apis)
+        referenced.update(map(_first, r.tools))
+        referenced.update(map(_second, r.apis))
     referenced.discard("")
     batch = Batch(results, first_prompt, referenced)
     if packed:
@@ -718,8 +719,7 @@ def _packs(db: Any) -> bool:
     return db.dialect == "sqlite" and hasattr(sqlite3.Connection, "deserialize")
 
 
-def _first(row: tuple[Any, ...]) -> Any:
-    return row[0]
+_first, _second = itemgetter(0), itemgetter(1)
 
 
 def _take(queue: Any, n: int) -> list[Any]:

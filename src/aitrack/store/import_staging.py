@@ -70,11 +70,14 @@ _RUNS = (
     f"WHERE true {RUN_CONFLICT}"
 )
 # A row's run: the staged run's id, moved to the stored run's where the store already had that
-# run (see _MOVED_RUNS); else, for a run of an earlier import, the stored run of that name.
+# run (see _MOVED_RUNS; with none moved, the staged id as it is); else, for a run of an
+# earlier import, the stored run of that name.
 _RUN_OF = (
-    "CASE WHEN {t}.run_id IS NOT NULL THEN COALESCE((SELECT stored FROM temp.stage_moved_runs "
-    "WHERE staged = {t}.run_id), {t}.run_id) WHEN {t}.run_ext IS NOT NULL THEN (SELECT r.id FROM "
-    "runs r WHERE r.session_id = m.sid AND r.external_id = {t}.run_ext) END"
+    "CASE WHEN {t}.run_id IS NOT NULL THEN {staged} WHEN {t}.run_ext IS NOT NULL THEN (SELECT "
+    "r.id FROM runs r WHERE r.session_id = m.sid AND r.external_id = {t}.run_ext) END"
+)
+_MOVED = (
+    "COALESCE((SELECT stored FROM temp.stage_moved_runs WHERE staged = {t}.run_id), {t}.run_id)"
 )
 # Staged runs the store had under another id (an earlier import, a hook, a copy in the same
 # image): only those are looked up by name.
@@ -84,23 +87,34 @@ _MOVED_RUNS = (
     "JOIN runs r ON r.session_id = m.sid AND r.external_id = s.run_ext "
     "WHERE NOT EXISTS (SELECT 1 FROM runs x WHERE x.id = s.id)"
 )
-_TOOLS = (
+
+
+def _run_of(t: str, moved: bool) -> str:
+    return _RUN_OF.format(t=t, staged=_MOVED.format(t=t) if moved else f"{t}.run_id")
+
+
+# [statement with no staged run moved, statement with some]
+_TOOLS = [
     f"INSERT INTO tool_calls ({', '.join(TOOL_COLUMNS)}) "
-    f"SELECT t.id, m.sid, {_RUN_OF.format(t='t')}, t.ext, t.started, "
+    f"SELECT t.id, m.sid, {_run_of('t', moved)}, t.ext, t.started, "
     "COALESCE(NULLIF(t.name, ''), 'unknown'), "
     "CASE WHEN t.ended >= t.started THEN t.ended - t.started END, t.ok "
     "FROM stage.stage_tools t JOIN temp.stage_smap m ON m.ext = t.session_ext "
     f"WHERE true {TOOL_CONFLICT}"
-)
+    for moved in (False, True)
+]
 _API_VALUES = {
-    "id": "a.id", "session_id": "m.sid", "run_id": _RUN_OF.format(t="a"), "latency_ms": "NULL",
-    "status": "NULL", "source": "?", "is_sidechain": "CASE WHEN a.is_sidechain THEN 1 ELSE 0 END",
+    "id": "a.id", "session_id": "m.sid", "latency_ms": "NULL", "status": "NULL", "source": "?",
+    "is_sidechain": "CASE WHEN a.is_sidechain THEN 1 ELSE 0 END",
 }  # fmt: skip
-_APIS = (
+_APIS = [
     f"INSERT INTO api_calls ({', '.join(API_COLUMNS)}) SELECT "
-    + ", ".join(_API_VALUES.get(c, f"a.{c}") for c in API_COLUMNS)
+    + ", ".join(
+        _run_of("a", moved) if c == "run_id" else _API_VALUES.get(c, f"a.{c}") for c in API_COLUMNS
+    )
     + " FROM stage.stage_apis a JOIN temp.stage_smap m ON m.ext = a.session_ext WHERE true "
-)
+    for moved in (False, True)
+]
 
 
 def pack(
@@ -163,7 +177,7 @@ def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, in
         "CREATE TEMP TABLE IF NOT EXISTS stage_moved_runs (staged TEXT PRIMARY KEY, stored TEXT)"
     )
     db.execute("DELETE FROM temp.stage_moved_runs")
-    db.execute(_MOVED_RUNS)
-    tools = db.execute(_TOOLS)
-    db.execute(_APIS + API_CONFLICT if unique_calls else _APIS, (source,))
+    moved = db.execute(_MOVED_RUNS) > 0
+    tools = db.execute(_TOOLS[moved])
+    db.execute(_APIS[moved] + API_CONFLICT if unique_calls else _APIS[moved], (source,))
     return runs, tools
