@@ -82,6 +82,22 @@ def test_a_user_price_is_listed_first_and_wins_over_genai_prices(runner):
     assert table.index("user") < table.index("genai-prices")
 
 
+def test_a_user_price_for_one_hour_cache_writes_is_listed_and_billed(runner, aitrack_home):
+    from aitrack.usage import user_prices
+
+    invoke(runner, "pricing", "set", "acme-coder-7", "4", "8", "--cache-write-1h", "6")
+    invoke(runner, "pricing", "set", "acme-coder-8", "4", "8")
+    data = json.loads(invoke(runner, "pricing", "list", "--model", "acme-coder", "--json").output)
+    listed = {p["model"]: p["cache_write_1h_mtok"] for p in data["data"]["prices"]}
+    assert listed == {"acme-coder-7": 6.0, "acme-coder-8": None}
+    tracker = Tracker(open_store(str(aitrack_home / "aitrack.db")))
+    own = user_prices(tracker)
+    hour = TokenUsage(cache_write_1h_tokens=1_000_000)
+    assert price_call(None, "acme-coder-7", hour, None, own).cost_usd == pytest.approx(6.0)
+    assert price_call(None, "acme-coder-8", hour, None, own).cost_usd == pytest.approx(8.0)
+    tracker.db.close()
+
+
 def test_unset_brings_back_genai_prices(runner):
     invoke(runner, "pricing", "set", "claude-sonnet-4-5", "1", "2")
     invoke(runner, "pricing", "unset", "claude-sonnet-4-5")

@@ -28,6 +28,7 @@ def user_prices(tracker: Tracker) -> dict[str, Any]:
             r["output_mtok"],
             r["cache_read_mtok"],
             r["cache_write_mtok"],
+            r["cache_write_1h_mtok"],
         )
         for r in rows
     }

@@ -204,6 +204,7 @@ def pricing_list(provider, match, as_json):
             "output_mtok": r["output_mtok"],
             "cache_read_mtok": r["cache_read_mtok"],
             "cache_write_mtok": r["cache_write_mtok"],
+            "cache_write_1h_mtok": r["cache_write_1h_mtok"],
         }
         for r in SpendRecords(tracker().db).user_prices()
     ]
@@ -260,11 +261,19 @@ def pricing_list(provider, match, as_json):
     "--cache-write",
     type=click.FloatRange(min=0),
     default=None,
-    help="USD per million cache-write tokens (default 1.25x input).",
+    help="USD per million cache-write tokens, 5-minute cache (default 1.25x input).",
+)
+@click.option(
+    "--cache-write-1h",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="USD per million cache-write tokens, 1-hour cache (default 2x input).",
 )
 @click.option("--provider", default=None, help="Provider of the model (optional).")
 @json_option
-def pricing_set(model, input_mtok, output_mtok, cache_read, cache_write, provider, as_json):
+def pricing_set(
+    model, input_mtok, output_mtok, cache_read, cache_write, cache_write_1h, provider, as_json
+):
     """Set your own price for MODEL: IN and OUT in USD per million tokens. It wins over
     genai-prices for calls recorded from now on."""
     from aitrack.clock import now_ms
@@ -279,6 +288,7 @@ def pricing_set(model, input_mtok, output_mtok, cache_read, cache_write, provide
         "output_mtok": output_mtok,
         "cache_read_mtok": cache_read,
         "cache_write_mtok": cache_write,
+        "cache_write_1h_mtok": cache_write_1h,
         "updated_at": now_ms(),
     }
     t = tracker()
@@ -291,6 +301,7 @@ def pricing_set(model, input_mtok, output_mtok, cache_read, cache_write, provide
             f"{model}: ${input_mtok:g} in / ${output_mtok:g} out per million tokens"
             + (f", cache read ${cache_read:g}" if cache_read is not None else "")
             + (f", cache write ${cache_write:g}" if cache_write is not None else "")
+            + (f", 1 h cache write ${cache_write_1h:g}" if cache_write_1h is not None else "")
         ),
     )
 

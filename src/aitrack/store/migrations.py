@@ -327,6 +327,11 @@ def drop_api_calls_by_ts(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS api_calls_by_ts")
 
 
+def add_user_price_cache_write_1h(db: Database) -> None:
+    """A user price for 1-hour cache writes (until now always 2x input)."""
+    db.execute("ALTER TABLE user_prices ADD COLUMN cache_write_1h_mtok DOUBLE PRECISION")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_create_sessions", create_sessions),
     ("0002_create_interactions_and_issues", create_interactions_and_issues),
@@ -339,6 +344,7 @@ MIGRATIONS: list[Migration] = [
     ("0009_create_usage_rollup_and_report_indexes", create_usage_rollup_and_indexes),
     ("0010_create_usage_by_bucket", create_usage_by_bucket),
     ("0011_drop_api_calls_by_ts", drop_api_calls_by_ts),
+    ("0012_user_price_cache_write_1h", add_user_price_cache_write_1h),
 ]
 
 _LEDGER = "aitrack_migrations"

@@ -27,6 +27,7 @@ def _price_per_mtok(model: str, user_prices: dict[str, Any]) -> dict[str, Any]:
         ("output_mtok", TokenUsage(output_tokens=PROBE)),
         ("cache_read_mtok", TokenUsage(cache_read_tokens=PROBE)),
         ("cache_write_mtok", TokenUsage(cache_write_5m_tokens=PROBE)),
+        ("cache_write_1h_mtok", TokenUsage(cache_write_1h_tokens=PROBE)),
     ):
         result = price_call(None, model, usage, None, user_prices)
         first = first or result
