@@ -74,8 +74,9 @@ typedef struct Line {
     Str id, model, speed; /* _Reply */
     int has_usage, has_cache;
     long long inp, out, cread, ccreate, w5, w1;
-    /* from Python, counts beyond 64 bits (the generic path keeps any int >= 0 for these
-     * three): the int, borrowed from Reader.refs; the long long is then 0 */
+    /* from Python, a count beyond 64 bits for one of these three: the int, borrowed from
+     * Reader.refs, and the long long 0 (the generic path now counts such values 0; this
+     * only keeps whatever _decode_line returns exact) */
     PyObject *big_inp, *big_out, *big_read;
 } Line;
 
