@@ -140,14 +140,15 @@ def _parse_task(
     agent: str, items: list[tuple[str, int, str | None, int, int]], packed: bool
 ) -> Batch:
     # A task makes hundreds of thousands of row tuples and no reference cycles to speak of:
-    # the collector's passes over them cost about 3% of an import. One pass at the end.
+    # the collector's passes over them cost about 3% of an import. One pass at the end, over
+    # the young generation, where everything the task made and kept still is.
     gc.disable()
     try:
         results = [_parse_file(agent, *item, _pricer) for item in items]
         return _batch(results, packed)
     finally:
         gc.enable()
-        gc.collect()
+        gc.collect(0)
 
 
 def _batch(results: list[FileResult], packed: bool) -> Batch:
