@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, ClassVar, Literal, Self
 
 import orjson
 
@@ -195,8 +195,26 @@ class ParseStats:
     skipped_huge: int = 0  # lines over MAX_LINE_BYTES, skipped unread
 
 
+class _FileState:
+    """What both parsers' carry-over states share: a copy as a dict, JSON, and back."""
+
+    __slots__ = ()
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        """`to_dict` as compact JSON, without its deep copy."""
+        return orjson.dumps({k: getattr(self, k) for k in self.__dataclass_fields__}).decode()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
 @dataclass(slots=True)
-class ClaudeFileState:
+class ClaudeFileState(_FileState):
     """What a Claude parse carries to the next chunk of the same file (JSON-serialisable).
 
     ``runs`` maps a chain (``""`` main chain, ``"side:<agentId>"`` a sub-agent) to
@@ -210,20 +228,9 @@ class ClaudeFileState:
     git_branch: str | None = None
     version: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        """`to_dict` as compact JSON, without its deep copy."""
-        return orjson.dumps({k: getattr(self, k) for k in self.__dataclass_fields__}).decode()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClaudeFileState:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
 
 @dataclass(slots=True)
-class CodexFileState:
+class CodexFileState(_FileState):
     """What a Codex parse carries to the next chunk of the same file (JSON-serialisable).
 
     Codex writes running totals, so the importer must store this per file beside the offset
@@ -247,17 +254,6 @@ class CodexFileState:
     cwd: str | None = None
     git_branch: str | None = None
     version: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_json(self) -> str:
-        """`to_dict` as compact JSON, without its deep copy."""
-        return orjson.dumps({k: getattr(self, k) for k in self.__dataclass_fields__}).decode()
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CodexFileState:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
 @dataclass(slots=True)
