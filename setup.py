@@ -1,7 +1,10 @@
-"""The optional C reader of Claude Code transcripts; everything else is in pyproject.toml.
+"""The optional C parts of the transcript import (the Claude Code reader, the stage row
+binder); everything else is in pyproject.toml.
 
-optional=True: without a compiler the install still works, on the pure-Python reader.
+optional=True: without a compiler the install still works, on their Python specifications.
 """
+
+import sys
 
 from setuptools import Extension, setup
 
@@ -11,6 +14,12 @@ setup(
             "aitrack.transcripts._claude_read",
             ["src/aitrack/transcripts/_claude_read.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "aitrack.store._stage_pack",
+            ["src/aitrack/store/_stage_pack.c"],
+            libraries=["dl"] if sys.platform.startswith("linux") else [],
+            optional=True,
+        ),
     ]
 )

@@ -1,0 +1,168 @@
+"""The C row binder of the import stage (_stage_pack.c) against its specification, the
+Python path of import_staging.pack: the same image from the same rows, every value type
+bound as Python's sqlite3 binds it, and the same refusals."""
+
+from __future__ import annotations
+
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aitrack.store import import_staging
+
+RUN = (
+    "sess-1",
+    "run-1",
+    1_759_408_674_434,
+    None,
+    "list the files",
+    False,
+    "01K6JEVNM2AAAAAAAAAAAAAAAA",
+)
+TOOL = ("sess-1", "run-1", "toolu_1", "Bash", 1_759_408_674_500, 1_759_408_674_900, 1,
+        "01K6JEVNM2AAAAAAAAAAAAAAAA", "01K6JEVNM3BBBBBBBBBBBBBBBB")  # fmt: skip
+API = ("anthropic:msg_1", "sess-1", "run-1", 1_759_408_674_434, "anthropic", "claude-sonnet-4-5",
+       7, 166, 0, 26846, 0, 0, 0.1031835, "genai-prices", "req_1", None, 0, 27019,
+       "01K6JEVNM2AAAAAAAAAAAAAAAA", "01K6JEVNM4CCCCCCCCCCCCCCCC")  # fmt: skip
+
+
+def test_the_extension_is_built_and_finds_pythons_sqlite():
+    from aitrack.store import _stage_pack
+
+    assert import_staging._c is _stage_pack
+    library = import_staging._c_library()
+    assert library is not None and "libsqlite3" in Path(library).name
+
+
+def python_image(runs: list[Any], tools: list[Any], apis: list[Any]) -> bytes:
+    inserts = [
+        (
+            f"INSERT INTO {name} VALUES ({', '.join('?' for _ in columns)})",
+            sorted(rows, key=lambda r: r[-1]),
+        )
+        for (name, columns), rows in zip(
+            import_staging.STAGE_TABLES.items(), (runs, tools, apis), strict=True
+        )
+    ]
+    return import_staging._pack_python(inserts)
+
+
+def tables(image: bytes) -> dict[str, list[tuple[Any, ...]]]:
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(image)
+    names = [*import_staging.STAGE_TABLES, "stage_usage"]
+    # typeof() tells 1 from 1.0 and '' from NULL
+    out = {}
+    for n in names:
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info({n})")]
+        select = ", ".join(f"{c}, typeof({c})" for c in cols)
+        out[n] = conn.execute(f"SELECT {select} FROM {n} ORDER BY rowid").fetchall()
+    conn.close()
+    return out
+
+
+def test_the_c_binder_writes_the_image_the_python_path_writes():
+    runs = [RUN, (*RUN[:4], "héllo 😀 wörld", True, "01K6JEVNM1ZZZZZZZZZZZZZZZZ")]
+    tools = [TOOL, (*TOOL[:6], None, None, "01K6JEVNM0ZZZZZZZZZZZZZZZZ")]
+    apis = [API, (*API[:12], None, None, None, "fast", True, 0, None, "01K6JEVNM0YYYYYYYYYYYYYYYY")]
+    image = import_staging.pack(runs, tools, apis)
+    assert image == python_image(runs, tools, apis)
+    got = tables(image)
+    assert [r[-2] for r in got["stage_runs"]] == ["01K6JEVNM1ZZZZZZZZZZZZZZZZ", RUN[-1]]  # id order
+    assert got["stage_runs"][0][8:10] == ("héllo 😀 wörld", "text")
+    assert got["stage_apis"][0][32:34] == (1, "integer")  # True binds as 1
+    assert got["stage_usage"]  # the usage sums ran
+
+
+values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=40),
+    st.binary(max_size=20),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(*[values] * 8), max_size=12))
+def test_any_values_bind_as_pythons_sqlite3_binds_them(rows):
+    tools = [(*r, f"{i:026d}") for i, r in enumerate(rows)]
+    try:
+        want = python_image([], tools, [])
+    except (sqlite3.Error, UnicodeEncodeError, OverflowError):  # lone surrogates, ...
+        with pytest.raises((UnicodeEncodeError, OverflowError, RuntimeError)):
+            import_staging.pack([], tools, [])
+        return
+    assert import_staging.pack([], tools, []) == want
+
+
+def test_a_nan_binds_as_null_as_in_python():
+    tools = [(*TOOL[:6], math.nan, *TOOL[7:])]
+    assert import_staging.pack([], tools, []) == python_image([], tools, [])
+
+
+@pytest.mark.parametrize(
+    "row, error",
+    [
+        ((*TOOL[:4], 2**63, *TOOL[5:]), OverflowError),
+        ((*TOOL[:4], object(), *TOOL[5:]), TypeError),
+        (TOOL[:-1], ValueError),
+        (list(TOOL), TypeError),
+    ],
+    ids=["int-beyond-64-bits", "unsupported-type", "short-row", "not-a-tuple"],
+)
+def test_a_row_it_cannot_bind_is_refused_with_the_reason(row, error):
+    with pytest.raises(error):
+        import_staging._c.pack(
+            import_staging._c_library(),
+            import_staging._SETUP,
+            [("INSERT INTO stage_tools VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [TOOL, row])],
+            [],
+        )
+
+
+def test_a_bad_statement_names_sqlites_error():
+    with pytest.raises(RuntimeError, match="no such table"):
+        import_staging._c.pack(
+            import_staging._c_library(), ["INSERT INTO nowhere VALUES (1)"], [], []
+        )
+
+
+def test_packing_many_images_does_not_grow_memory():
+    rows = [(*TOOL[:-1], f"{i:026d}") for i in range(2000)]
+    import_staging.pack([], rows, [])
+
+    def rss_kb() -> int:
+        with open(f"/proc/{os.getpid()}/status") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
+
+    before = rss_kb()
+    for _ in range(300):
+        import_staging.pack([RUN], rows, [API])
+    assert rss_kb() - before < 20_000
+
+
+def test_the_python_path_imports_the_same_store(tmp_path):
+    """Without the extension (no compiler), the Python path packs every import."""
+    (tmp_path / "python_pack_plugin.py").write_text(
+        "from aitrack.store import import_staging\nimport_staging._c = None\n"
+        "import_staging._c_library.cache_clear()\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    }
+    tests = Path(__file__).parent
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist",
+           "-p", "python_pack_plugin", str(tests / "test_import_bulk_load.py")]  # fmt: skip
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tests.parent)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
