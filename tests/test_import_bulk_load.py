@@ -207,7 +207,9 @@ def test_bulk_writes_bypass_the_wal_only_while_nobody_else_has_the_store_open(tm
     store = AgentStore(tracker.db)
     with store.bulk_writes():
         assert tracker.db.scalar("PRAGMA journal_mode") == "truncate"
+        assert tracker.db.scalar("PRAGMA temp_store") == 2  # statement journals in memory
     assert tracker.db.scalar("PRAGMA journal_mode") == "wal"
+    assert tracker.db.scalar("PRAGMA temp_store") == 0
 
     other = open_store(path)  # e.g. the dashboard, reading
     assert other.db.scalar("SELECT count(*) FROM sessions") == 0

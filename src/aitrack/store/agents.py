@@ -246,15 +246,21 @@ class AgentStore:
     def set_bulk(self, on: bool, cache_mb: int = 64) -> None:
         """SQLite bulk-load settings of this connection: no fsync, a bigger page cache, no
         foreign-key lookups per row (the importer writes each session and run before what
-        refers to it, in the same transaction) and, when no other connection has the store
-        open, a rollback journal instead of the WAL. A crash loses at most the import; run
-        it again. Off restores the defaults and syncs what was written."""
+        refers to it, in the same transaction), statement journals in memory (each merge
+        statement saves the pages it changes there; on disk that was 230 MB of writes per GB
+        imported) and, when no other connection has the store open, a rollback journal
+        instead of the WAL. A crash loses at most the import; run it again. Off restores the defaults and syncs what was written."""
         if self.db.dialect != "sqlite":
             return
         pragmas = (
-            ("synchronous=OFF", f"cache_size=-{cache_mb * 1024}", "foreign_keys=OFF")
+            (
+                "synchronous=OFF",
+                f"cache_size=-{cache_mb * 1024}",
+                "foreign_keys=OFF",
+                "temp_store=MEMORY",
+            )
             if on
-            else ("synchronous=NORMAL", "cache_size=-2000", "foreign_keys=ON")
+            else ("synchronous=NORMAL", "cache_size=-2000", "foreign_keys=ON", "temp_store=DEFAULT")
         )
         for pragma in pragmas:
             self.db.execute(f"PRAGMA {pragma}")
