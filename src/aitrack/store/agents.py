@@ -180,6 +180,7 @@ BULK_TRIGGERS = (
     *usage_rollup.API_CALL_TRIGGERS,
 )  # fmt: skip
 BULK_INDEXED_TABLES = ("api_calls", "tool_calls", "runs")
+_GATHERED = ("bucket", "session_id", "model", "provider", *usage_rollup.USAGE_SUMS)
 DEDUP_INDEX = "api_calls_by_dedup_key"
 # After appending without the dedup upsert: of the copies of one response, the ones the upsert
 # would not have kept (it keeps most tokens; tie: main chain; tie: the one stored first).
@@ -272,9 +273,10 @@ class AgentStore:
     def bulk_load(self) -> Iterator[BulkLoad]:
         """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers, the
         plain indexes of the tables an import fills and the dedup_key index; the body appends
-        api_calls and hands each batch to `add_to_rollups`. At the end keep the best copy of
-        each response (as the upsert would have), build the indexes and recreate the triggers
-        from their stored SQL. All in one transaction: a crash or error rolls the whole load
+        api_calls and hands each batch's usage to `gather_usage` (or `add_to_rollups`). At the
+        end count the gathered usage into the rollups in one pass, keep the best copy of each
+        response (as the upsert would have), build the indexes and recreate the triggers from
+        their stored SQL. All in one transaction: a crash or error rolls the whole load
         back with the drops.
 
         Yields a `BulkLoad`; elsewhere, or on a schema this code does not know, a no-op
@@ -305,7 +307,12 @@ class AgentStore:
             self.db.execute(f"DROP TRIGGER {r['name']}")
         for r in [*indexes, {"name": DEDUP_INDEX}]:
             self.db.execute(f"DROP INDEX {r['name']}")
+        self.db.execute("DROP TABLE IF EXISTS temp.bulk_usage")
+        self.db.execute(f"CREATE TEMP TABLE bulk_usage ({', '.join(_GATHERED)})")
         yield load
+        # one pass over every batch's sums: a fifth of the time of four upserts per batch
+        self.add_to_rollups(f"SELECT {', '.join(_GATHERED)} FROM temp.bulk_usage")
+        self.db.execute("DROP TABLE temp.bulk_usage")
         if load.seen is None:
             self._drop_worse_copies(_EVERY_REPEATED_KEY)
         elif load.repeated:
@@ -335,6 +342,11 @@ class AgentStore:
             "DELETE FROM api_calls WHERE rowid IN (SELECT rid FROM temp.bulk_worse_copies)"
         )
         self.db.execute("DROP TABLE temp.bulk_worse_copies")
+
+    def gather_usage(self, source: str) -> None:
+        """In a bulk load: keep a usage source (see usage_rollup.USAGE_SUMS) for the load's end,
+        which counts all of them into the rollups at once."""
+        self.db.execute(f"INSERT INTO temp.bulk_usage ({', '.join(_GATHERED)}) {source}")
 
     def add_to_rollups(self, source: str, sign: int = 1) -> None:
         """Count a usage source (see usage_rollup.USAGE_SUMS) into every rollup (sign -1:
