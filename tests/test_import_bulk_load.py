@@ -1,6 +1,6 @@
-"""The bulk load of a large cold import (rollup triggers and plain indexes dropped, rollups
-rebuilt in one GROUP BY each, all in one transaction) gives the store a row-by-row import gives,
-and orjson reads transcript lines exactly as json does."""
+"""The bulk load of a large cold import (rollup triggers and plain indexes dropped, each
+batch's usage gathered and counted into the rollups at the end, all in one transaction) gives
+the store a row-by-row import gives, and orjson reads transcript lines exactly as json does."""
 
 from __future__ import annotations
 
@@ -109,6 +109,24 @@ def test_a_bulk_load_in_many_batches_keeps_the_best_copy_of_each_response(
     assert calls_and_tools(bulk) == calls_and_tools(rowwise) == calls_and_tools(batched)
     assert rollups(bulk) == rollups(rowwise)
     assert schema(bulk) == schema(rowwise)
+
+
+def test_a_bulk_load_through_worker_processes_gives_the_rollups_of_a_row_by_row_import(
+    tmp_path, corpus, monkeypatch
+):
+    """With workers (many small tasks), the batches are stored in the order of their files
+    whichever ends first: of two copies of a response that tie, the first by path stays."""
+    rowwise = loaded(tmp_path, "rowwise", corpus, False, monkeypatch)
+    monkeypatch.setattr(importing, "TASK_BYTES", 64 * 1024)
+    monkeypatch.setattr(importing, "BULK_MIN_BYTES", 0)
+    pooled = Tracker(open_store(str(tmp_path / "pooled.db")))
+    record_api_call(pooled, model="claude-sonnet-4-5", source="proxy", ts=1_760_000_000_000,
+                    input_tokens=10, output_tokens=5, dedup_key="outside")  # fmt: skip
+    TranscriptImporter(pooled).import_agent("claude-code", [corpus], workers=2)
+    assert per_model(pooled, "claude-code") == truth(corpus, "claude-code")
+    assert calls_and_tools(pooled) == calls_and_tools(rowwise)
+    assert rollups(pooled) == rollups(rowwise)
+    assert schema(pooled) == schema(rowwise)
 
 
 def test_sqlite_without_serialize_imports_row_by_row_with_the_same_result(

@@ -418,7 +418,8 @@ class TranscriptImporter:
         take: Callable[[Batch], None],
     ) -> None:
         import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from collections import deque
+        from concurrent.futures import ProcessPoolExecutor
 
         tasks = _tasks(pending)
         ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
@@ -429,14 +430,16 @@ class TranscriptImporter:
         with ProcessPoolExecutor(
             n, mp_context=ctx, initializer=_init_worker, initargs=(prices,)
         ) as pool:
+            # Batches are stored in the order of their files (by path), whichever worker ends
+            # first: of the copies of a response that tie, the one stored first stays, as
+            # ccusage keeps the first in path order. Tasks in flight keep the workers busy.
             queue = iter(tasks)
-            running = {pool.submit(_parse_task, agent, t, packed) for t in _take(queue, 2 * n)}
+            running = deque(pool.submit(_parse_task, agent, t, packed) for t in _take(queue, 3 * n))
             while running:
-                finished, running = wait(running, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    for task in _take(queue, 1):
-                        running.add(pool.submit(_parse_task, agent, task, packed))
-                    take(fut.result())
+                oldest = running.popleft()
+                for task in _take(queue, 1):
+                    running.append(pool.submit(_parse_task, agent, task, packed))
+                take(oldest.result())
 
     # -- storing ---------------------------------------------------------------------------------
     def _flush(self, agent: str, batch: Batch, summary: ImportSummary) -> None:
