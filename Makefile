@@ -8,7 +8,7 @@ PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
 .PHONY: run test lint format bench clean install dev
 
-$(VENV)/.installed: pyproject.toml setup.py src/aitrack/transcripts/_claude_read.c src/aitrack/store/_stage_pack.c
+$(VENV)/.installed: pyproject.toml setup.py src/aitrack/transcripts/_claude_read.c src/aitrack/store/_stage_pack.c src/aitrack/importing/_ulids.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e .

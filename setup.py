@@ -1,5 +1,5 @@
 """The optional C parts of the transcript import (the Claude Code reader, the stage row
-binder); everything else is in pyproject.toml.
+binder, the row ids); everything else is in pyproject.toml.
 
 optional=True: without a compiler the install still works, on their Python specifications.
 """
@@ -19,6 +19,11 @@ setup(
             "aitrack.store._stage_pack",
             ["src/aitrack/store/_stage_pack.c"],
             libraries=["dl"] if sys.platform.startswith("linux") else [],
+            optional=True,
+        ),
+        Extension(
+            "aitrack.importing._ulids",
+            ["src/aitrack/importing/_ulids.c"],
             optional=True,
         ),
     ]

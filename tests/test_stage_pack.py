@@ -151,11 +151,13 @@ def test_packing_many_images_does_not_grow_memory():
     assert rss_kb() - before < 20_000
 
 
-def test_the_python_path_imports_the_same_store(tmp_path):
-    """Without the extension (no compiler), the Python path packs every import."""
+def test_the_python_paths_import_the_same_store(tmp_path):
+    """Without the extensions (no compiler), the Python paths pack every import and make
+    its ids (importing._ulids_python)."""
     (tmp_path / "python_pack_plugin.py").write_text(
         "from aitrack.store import import_staging\nimport_staging._c = None\n"
         "import_staging._c_library.cache_clear()\n"
+        "from aitrack.importing import transcripts\ntranscripts._ulids_c = None\n"
     )
     env = {
         **os.environ,

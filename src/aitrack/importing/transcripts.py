@@ -693,19 +693,30 @@ _RANDOM_CHARS = bytes(ord(_ALPHABET[b & 31]) for b in range(256))  # a byte -> 5
 
 
 def _ulids(times: Sequence[int]) -> list[str]:
-    """ULIDs (as aitrack.ids.new_id(at_ms) makes them) for many times at once: the time in
-    two-character steps from a table, the 80 random bits as 16 random bytes each cut to 5 bits
-    in one translate."""
-    n = len(times)
-    if not n:
+    """ULIDs (as aitrack.ids.new_id(at_ms) makes them) for many times at once: in C
+    (_ulids.c) where it was built, else `_ulids_python`, its specification."""
+    if not times:
         return []
-    rand = os.urandom(16 * n).translate(_RANDOM_CHARS).decode()
+    rand = os.urandom(16 * len(times))
+    return _ulids_c(times, rand) if _ulids_c is not None else _ulids_python(times, rand)
+
+
+def _ulids_python(times: Sequence[int], rand_bytes: bytes) -> list[str]:
+    """The time in two-character steps from a table, then 16 random characters: one from
+    each of the id's 16 bytes of rand_bytes, cut to 5 bits (in one translate for all)."""
+    rand = rand_bytes.translate(_RANDOM_CHARS).decode()
     p = _PAIRS
     return [
         p[(t >> 40) & 1023] + p[(t >> 30) & 1023] + p[(t >> 20) & 1023] + p[(t >> 10) & 1023]
         + p[t & 1023] + rand[16 * k : 16 * k + 16]
         for k, t in enumerate(times)
     ]  # fmt: skip
+
+
+try:
+    from aitrack.importing._ulids import ulids as _ulids_c  # type: ignore[import-not-found]
+except ImportError:  # built without a compiler
+    _ulids_c = None
 
 
 def _hook_made(existing: dict[str, Any]) -> dict[str, str]:
