@@ -1,6 +1,6 @@
 """The bulk load of a large cold import (rollup triggers and plain indexes dropped, each
-batch's usage gathered and folded into the rollups, all in one transaction) gives the store a
-row-by-row import gives, and orjson reads transcript lines exactly as json does."""
+batch's usage gathered and counted into the rollups at the end, all in one transaction) gives
+the store a row-by-row import gives, and orjson reads transcript lines exactly as json does."""
 
 from __future__ import annotations
 
@@ -115,8 +115,7 @@ def test_a_bulk_load_through_worker_processes_gives_the_rollups_of_a_row_by_row_
     tmp_path, corpus, monkeypatch
 ):
     """With workers (many small tasks), the batches are stored in the order of their files
-    whichever ends first: of two copies of a response that tie, the first by path stays. The
-    writer folds the gathered usage into the rollups while it waits for a batch."""
+    whichever ends first: of two copies of a response that tie, the first by path stays."""
     rowwise = loaded(tmp_path, "rowwise", corpus, False, monkeypatch)
     monkeypatch.setattr(importing, "TASK_BYTES", 64 * 1024)
     monkeypatch.setattr(importing, "BULK_MIN_BYTES", 0)

@@ -389,7 +389,7 @@ class TranscriptImporter:
                 self._bulk = bulk.enter_context(self.agents.bulk_load())
                 bulk.callback(setattr, self, "_bulk", BulkLoad(False))
             if pool:
-                self._run_pool(agent, pending, prices, n_workers, packed, take_batch, self._idle)
+                self._run_pool(agent, pending, prices, n_workers, packed, take_batch)
             else:
                 from aitrack.pricing import BulkPricer
 
@@ -416,7 +416,6 @@ class TranscriptImporter:
         n: int,
         packed: bool,
         take: Callable[[Batch], None],
-        idle: Callable[[], None],
     ) -> None:
         import multiprocessing
         from collections import deque
@@ -438,18 +437,9 @@ class TranscriptImporter:
             running = deque(pool.submit(_parse_task, agent, t, packed) for t in _take(queue, 3 * n))
             while running:
                 oldest = running.popleft()
-                if not oldest.done():  # no batch to store yet: do now what would wait for the end
-                    idle()
                 for task in _take(queue, 1):
                     running.append(pool.submit(_parse_task, agent, task, packed))
                 take(oldest.result())
-
-    def _idle(self) -> None:
-        """While the workers parse: count the usage gathered so far into the rollups, work the
-        bulk load's end would otherwise do with one CPU idle."""
-        if self._bulk.gathered:
-            self.agents.fold_gathered_usage()
-            self._bulk.gathered = False
 
     # -- storing ---------------------------------------------------------------------------------
     def _flush(self, agent: str, batch: Batch, summary: ImportSummary) -> None:
@@ -576,9 +566,8 @@ class TranscriptImporter:
             )
         appending = self._bulk.appending
         runs, tools = import_staging.merge(self.db, f"import:{agent}", not appending)
-        if appending:  # the rollup triggers are off: counted in when idle (_idle) or at the end
+        if appending:  # the rollup triggers are off: the load's end counts the batch in
             self.agents.gather_usage(import_staging.STAGED_USAGE)
-            self._bulk.gathered = True
             self._bulk.appended(batch.call_keys)
         summary.runs += runs
         summary.tool_calls += tools

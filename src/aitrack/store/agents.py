@@ -205,7 +205,6 @@ class BulkLoad:
         self.appending = appending
         self.seen: set[str] | None = set(stored_keys) if appending else None
         self.repeated: set[str] = set()
-        self.gathered = False  # usage gathered since the last fold (AgentStore.gather_usage)
 
     def appended(self, keys: Sequence[str]) -> None:
         if self.seen is None:
@@ -275,7 +274,7 @@ class AgentStore:
         """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers, the
         plain indexes of the tables an import fills and the dedup_key index; the body appends
         api_calls and hands each batch's usage to `gather_usage` (or `add_to_rollups`). At the
-        end fold the usage still gathered into the rollups, keep the best copy of each
+        end count the gathered usage into the rollups in one pass, keep the best copy of each
         response (as the upsert would have), build the indexes and recreate the triggers from
         their stored SQL. All in one transaction: a crash or error rolls the whole load
         back with the drops.
@@ -311,7 +310,8 @@ class AgentStore:
         self.db.execute("DROP TABLE IF EXISTS temp.bulk_usage")
         self.db.execute(f"CREATE TEMP TABLE bulk_usage ({', '.join(_GATHERED)})")
         yield load
-        self.fold_gathered_usage()
+        # one pass over every batch's sums: a fifth of the time of four upserts per batch
+        self.add_to_rollups(f"SELECT {', '.join(_GATHERED)} FROM temp.bulk_usage")
         self.db.execute("DROP TABLE temp.bulk_usage")
         if load.seen is None:
             self._drop_worse_copies(_EVERY_REPEATED_KEY)
@@ -344,16 +344,9 @@ class AgentStore:
         self.db.execute("DROP TABLE temp.bulk_worse_copies")
 
     def gather_usage(self, source: str) -> None:
-        """In a bulk load: keep a usage source (see usage_rollup.USAGE_SUMS) for
-        `fold_gathered_usage`, which counts what was gathered into the rollups at once (four
-        upserts per batch cost three times as much)."""
+        """In a bulk load: keep a usage source (see usage_rollup.USAGE_SUMS) for the load's end,
+        which counts all of them into the rollups at once."""
         self.db.execute(f"INSERT INTO temp.bulk_usage ({', '.join(_GATHERED)}) {source}")
-
-    def fold_gathered_usage(self) -> None:
-        """In a bulk load: count the usage gathered so far into the rollups. The body may call
-        this while it waits for work; the load's end folds the rest."""
-        self.add_to_rollups(f"SELECT {', '.join(_GATHERED)} FROM temp.bulk_usage")
-        self.db.execute("DELETE FROM temp.bulk_usage")
 
     def add_to_rollups(self, source: str, sign: int = 1) -> None:
         """Count a usage source (see usage_rollup.USAGE_SUMS) into every rollup (sign -1:
