@@ -8,9 +8,12 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from aitrack.store import open_store
 
 AITRACK = str(Path(sys.executable).parent / "aitrack")
 
@@ -116,3 +119,21 @@ def test_a_writer_killed_mid_loop_keeps_every_acknowledged_write(aitrack_home: P
     assert set(acknowledged) <= stored
     count = conn.execute("SELECT interaction_count FROM sessions").fetchone()[0]
     assert count == len(stored)
+
+
+def test_a_store_opened_while_another_process_holds_the_new_file_waits_for_it(tmp_path: Path):
+    """Switching a new file to WAL upgrades a read lock to a write lock, for which SQLite
+    does not wait while another connection writes: two commands creating the store at once
+    failed with "database is locked" (about one `aitrack run` pair in ten)."""
+    path = tmp_path / "aitrack.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # not WAL yet
+    other.execute("BEGIN IMMEDIATE")  # another process creating the store: a write lock
+    release = threading.Timer(0.4, lambda: other.execute("COMMIT"))
+    release.start()
+    started = time.monotonic()
+    store = open_store(str(path))
+    release.join()
+    other.close()
+    assert time.monotonic() - started >= 0.35  # it waited for the lock, then opened
+    assert store.db.scalar("PRAGMA journal_mode") == "wal"
+    assert "sessions" in store.db.table_names()

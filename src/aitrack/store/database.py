@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -135,9 +136,7 @@ class SqliteDatabase(Database):
                     f"({', '.join(sorted(tables)[:5])}); it was left untouched. "
                     "Point AITRACK_DATABASE_URL at another file."
                 )
-            mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal":
-                self._conn.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
@@ -145,6 +144,20 @@ class SqliteDatabase(Database):
                 f"{path} is not a usable SQLite database ({exc}); it was left untouched. "
                 "Move it aside or point AITRACK_DATABASE_URL at another file."
             ) from None
+
+    def _use_wal(self) -> None:
+        """Put the file in WAL mode (it stays so). The switch upgrades a read lock to a write
+        lock, which SQLite does not wait for (busy_timeout does not apply) while another
+        connection writes, as when two commands create the store at once: try again until
+        the busy timeout, or until that other one has switched the file."""
+        deadline = time.monotonic() + BUSY_MS / 1000
+        while self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._lock:
