@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 
 import click
@@ -96,4 +97,10 @@ def cli(ctx: click.Context, max_session_duration_hours: float | None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cli.main(args=argv, prog_name="aitrack")
+    try:
+        cli.main(args=argv, prog_name="aitrack")
+    finally:
+        # The process ends here. Frozen, what is left is not walked again by the
+        # interpreter's collections at exit (0.14 s after a 1 GB import); its memory goes back
+        # with the process either way, and stdout is flushed at exit as always.
+        gc.freeze()
