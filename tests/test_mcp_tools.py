@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
+from mcp import Client
+from mcp.types import Implementation
 
 from aitrack.clock import now_ms
 from aitrack.mcp.server import build_server
@@ -89,6 +92,26 @@ def test_start_accepts_either_estimate_name_and_starts_in_the_foreground_lane(
     assert session["source"] == "mcp"
     assert data["session_id"] in text(result)
     assert data["auto_closed_sessions"] == []
+
+
+@pytest.mark.parametrize(
+    "client_name, agent",
+    [("claude-code", "claude-code"), ("Visual Studio Code", "visual-studio-code"), ("  ", None)],
+)
+def test_a_session_started_over_mcp_belongs_to_the_agent_the_client_named(
+    server, tracker, client_name, agent
+):
+    async def script(client: Client):
+        return await client.call_tool("start_ai_session", SEED_START)
+
+    async def main():
+        info = Implementation(name=client_name, version="1.0")
+        async with Client(server, read_timeout_seconds=60, client_info=info) as client:
+            return await script(client)
+
+    result = anyio.run(main)
+    assert not result.is_error, text(result)
+    assert tracker.get_session(result.structured_content["session_id"])["agent"] == agent
 
 
 def test_start_without_an_estimate_or_with_two_different_ones_is_a_tool_error(server, tracker):

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, ConfigDict, Field
@@ -132,6 +132,17 @@ class ActiveSessions(BaseModel):
     count: int
 
 
+def client_agent(ctx: Context | None) -> str | None:
+    """The agent a session started over MCP belongs to: the name the MCP client gave when it
+    connected ("claude-code", "Visual Studio Code" -> "visual-studio-code"), or None."""
+    try:
+        params = ctx.request_context.session.client_params if ctx is not None else None
+    except ValueError:  # no request (a direct call)
+        return None
+    name = params.client_info.name.strip() if params is not None else ""
+    return "-".join(name.lower().split())[:100] or None
+
+
 def register(server: MCPServer, backend: Backend) -> None:
     """Add the seed-compatible tools to server."""
 
@@ -170,6 +181,7 @@ def register(server: MCPServer, backend: Backend) -> None:
         repo_path: Annotated[
             str | None, Field(description="Repository worked in (default: the server's directory)")
         ] = None,
+        ctx: Context | None = None,
     ) -> Annotated[CallToolResult, StartedSession]:
         """Start a new AI coding session for tracking workflow metrics. CALL THIS FIRST at the
         start of every coding task. Returns session_id for subsequent tool calls."""
@@ -186,6 +198,7 @@ def register(server: MCPServer, backend: Backend) -> None:
             estimate_source,
             context=context or None,
             lane=lane or backend.lane,
+            agent=client_agent(ctx),
             source="mcp",
             developer=developer or None,
             project=project or None,
