@@ -236,6 +236,43 @@ def test_streaming_snapshots_split_across_imports_count_the_final_one(tracker, t
     assert rows == [{"output_tokens": 250}]
 
 
+def test_a_fast_mode_response_is_billed_at_the_models_fast_prices(tracker, tmp_path):
+    """Claude Code writes `speed: "fast"` in the usage of a fast-mode response; genai-prices
+    has fast prices for the models that offer it (here 2x Opus 4.8's)."""
+    project = tmp_path / "cfg" / "projects" / "-home-u-app"
+    project.mkdir(parents=True)
+    lines = []
+    for mid, speed in (("msg_f", "fast"), ("msg_s", "standard")):
+        line = json.loads(
+            _assistant(mid, "req_" + mid, 1_000, 2_000, ts="2026-11-16T12:00:00.000Z")
+        )
+        line["message"]["model"] = "claude-opus-4-8"
+        line["message"]["usage"]["speed"] = speed
+        lines.append(json.dumps(line))
+    (project / "s1.jsonl").write_text("\n".join(lines) + "\n")
+    TranscriptImporter(tracker).import_agent("claude-code", [tmp_path / "cfg"], workers=1)
+    rows = {
+        r["dedup_key"]: r
+        for r in tracker.db.query("SELECT dedup_key, cost_usd, request_type FROM api_calls")
+    }
+    fast, standard = rows["anthropic:msg_f"], rows["anthropic:msg_s"]
+    assert fast["request_type"] == "fast" and standard["request_type"] is None
+    assert fast["cost_usd"] == pytest.approx(2 * standard["cost_usd"], rel=1e-12)
+    assert standard["cost_usd"] == pytest.approx((1_000 * 5 + 2_000 * 25) / 1e6, rel=1e-12)
+
+
+def test_an_api_call_recorded_as_fast_mode_is_billed_at_fast_prices(tracker):
+    from aitrack.usage import record_api_call
+
+    at = 1_795_348_800_000  # 2026-11-22
+    calls = [
+        record_api_call(tracker, model="claude-opus-4-8", source="proxy", ts=at,
+                        input_tokens=1_000, output_tokens=2_000, request_type=kind)
+        for kind in ("fast", None)
+    ]  # fmt: skip
+    assert calls[0]["cost_usd"] == pytest.approx(2 * calls[1]["cost_usd"], rel=1e-12)
+
+
 def test_files_deleted_by_the_agent_stay_in_the_store(tracker, tmp_path, claude_corpus):
     corpus = copy_corpus(claude_corpus, tmp_path)
     importer = TranscriptImporter(tracker)

@@ -424,3 +424,52 @@ def test_importing_the_module_does_not_import_genai_prices():
     done = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(src)}, check=False)
 
     assert done.returncode == 0
+
+
+NOV_2026 = datetime(2026, 11, 16, 12, 0, tzinfo=UTC)
+FAST_USAGE = TokenUsage(
+    input_tokens=1_200, output_tokens=3_400, cache_read_tokens=50_000, cache_write_5m_tokens=8_000
+)
+
+
+def genai_fast_cost(model: str, when: datetime) -> float:
+    u = FAST_USAGE
+    usage = Usage(
+        input_tokens=u.input_tokens + u.cache_read_tokens + u.cache_write_5m_tokens,
+        output_tokens=u.output_tokens,
+        cache_read_tokens=u.cache_read_tokens,
+        cache_write_tokens=u.cache_write_5m_tokens,
+    )
+    calc = calc_price(
+        usage, model, provider_id="anthropic", genai_request_timestamp=when,
+        price_context={"speed": "fast"},
+    )  # fmt: skip
+    return float(calc.total_price)
+
+
+def test_a_fast_mode_request_is_billed_at_the_models_fast_prices():
+    at = ms(NOV_2026)
+    expected = genai_fast_cost("claude-opus-4-8", NOV_2026)
+    standard = price_call("anthropic", "claude-opus-4-8", FAST_USAGE, at).cost_usd
+    assert standard is not None and expected > 1.5 * standard  # fast mode costs more
+
+    direct = price_call("anthropic", "claude-opus-4-8", FAST_USAGE, at, fast=True)
+    bulk = BulkPricer().price("anthropic", "claude-opus-4-8", FAST_USAGE, at, fast=True)
+    u = FAST_USAGE
+    row = ("anthropic", "claude-opus-4-8", at, u.input_tokens, u.output_tokens,
+           u.cache_read_tokens, u.cache_write_5m_tokens, 0, 0)  # fmt: skip
+    [(row_fast, _), (row_standard, _)] = BulkPricer().costs([(*row, True), (*row, False)])
+    assert direct.cost_usd == pytest.approx(expected, rel=1e-12)
+    assert bulk.cost_usd == pytest.approx(expected, rel=1e-12)
+    assert row_fast == pytest.approx(expected, rel=1e-12)
+    assert row_standard == pytest.approx(standard, rel=1e-12)
+
+
+def test_fast_mode_on_a_model_without_fast_prices_is_billed_at_its_standard_prices():
+    at = ms(OCT_2025)
+    standard = price_call("anthropic", "claude-sonnet-4-5", FAST_USAGE, at).cost_usd
+    fast = price_call("anthropic", "claude-sonnet-4-5", FAST_USAGE, at, fast=True).cost_usd
+    assert fast == standard
+    assert BulkPricer().price(
+        "anthropic", "claude-sonnet-4-5", FAST_USAGE, at, fast=True
+    ).cost_usd == (pytest.approx(standard, rel=1e-12))

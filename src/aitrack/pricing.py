@@ -211,13 +211,25 @@ def _genai_usage(fields: _Fields, split_1h: bool) -> Any:
     )
 
 
-def _genai_cost(provider: Provider, model: ModelInfo, fields: _Fields, when: datetime) -> Decimal:
+def _context(fast: bool) -> dict[str, str] | None:
+    """genai-prices' price context of a request: fast mode (Anthropic's `speed: "fast"`) has
+    its own prices for the models that offer it; other models ignore it."""
+    return _FAST if fast else None
+
+
+_FAST = {"speed": "fast"}
+
+
+def _genai_cost(
+    provider: Provider, model: ModelInfo, fields: _Fields, when: datetime, fast: bool = False
+) -> Decimal:
     """Exact cost by genai-prices' own calculation (what `genai_prices.calc_price` does)."""
     from genai_prices.types import calc_unit_price
 
-    surcharge = fields[4] > 0 and _one_hour_surcharge(model.get_prices(when))
+    context = _context(fast)
+    surcharge = fields[4] > 0 and _one_hour_surcharge(model.get_prices(when, context))
     usage = _genai_usage(fields, split_1h=not surcharge)
-    calc = model.calc_price(usage, provider, genai_request_timestamp=when)
+    calc = model.calc_price(usage, provider, genai_request_timestamp=when, price_context=context)
     total = calc.total_price
     if surcharge:
         total_input = fields[0] + fields[2] + fields[3] + fields[4]
@@ -225,13 +237,15 @@ def _genai_cost(provider: Provider, model: ModelInfo, fields: _Fields, when: dat
     return total
 
 
-def _exact(provider: str | None, model: str, fields: _Fields, at_ms: int | None) -> PriceResult:
+def _exact(
+    provider: str | None, model: str, fields: _Fields, at_ms: int | None, fast: bool = False
+) -> PriceResult:
     resolved = _resolve(provider, model)
     if isinstance(resolved, str):
         return PriceResult(None, None, None, None, resolved)
     prov, info = resolved
     try:
-        cost = _genai_cost(prov, info, fields, _as_datetime(at_ms))
+        cost = _genai_cost(prov, info, fields, _as_datetime(at_ms), fast)
     except (ValueError, ArithmeticError, LookupError, TypeError) as exc:
         return PriceResult(None, None, info.id, prov.id, f"genai-prices cannot price it: {exc}")
     return PriceResult(float(cost), SOURCE_GENAI, info.id, prov.id, None)
@@ -375,12 +389,15 @@ def _coefficients(mp: ModelPrice, total_input: int) -> tuple[Fraction, ...] | No
     return tuple(out)
 
 
-def _genai_plan(provider: Provider, model: ModelInfo, when: datetime) -> _Linear | None:
-    """A linear plan for a model's prices at `when`, checked against genai-prices' own
-    calculation; None when the prices use anything the plan cannot reproduce."""
+def _genai_plan(
+    provider: Provider, model: ModelInfo, when: datetime, fast: bool = False
+) -> _Linear | None:
+    """A linear plan for a model's prices at `when` (in fast mode: `fast`), checked against
+    genai-prices' own calculation; None when the prices use anything the plan cannot
+    reproduce."""
     from genai_prices.types import TieredPrices
 
-    mp = model.get_prices(when)
+    mp = model.get_prices(when, _context(fast))
     starts = sorted(
         {t.start for v in vars(mp).values() if isinstance(v, TieredPrices) for t in v.tiers}
     )
@@ -411,7 +428,7 @@ def _genai_plan(provider: Provider, model: ModelInfo, when: datetime) -> _Linear
         probes += [(0, 0, 0, 0, t, 0), (t, 1000, 0, 0, 0, 0), (t, 1000, 0, 0, 0, 400)]
         for probe in probes:
             try:
-                expected = float(_genai_cost(provider, model, probe, when))
+                expected = float(_genai_cost(provider, model, probe, when, fast))
             except (ValueError, ArithmeticError):
                 return None
             if abs(plan.cost(*probe) - expected) > 1e-12:
@@ -419,15 +436,18 @@ def _genai_plan(provider: Provider, model: ModelInfo, when: datetime) -> _Linear
     return plan
 
 
-# Plans by (provider, model, price set); the bundled data lives as long as the process.
-_PLANS: dict[tuple[int, int, int], tuple[ModelPrice, _Linear | None]] = {}
+# Plans by (provider, model, price set, fast mode); the bundled data lives as long as the
+# process. (The fast prices are a copy made per call: the standard price set is the key.)
+_PLANS: dict[tuple[int, int, int, bool], tuple[ModelPrice, _Linear | None]] = {}
 
 
-def _cached_genai_plan(provider: Provider, model: ModelInfo, when: datetime) -> _Linear | None:
+def _cached_genai_plan(
+    provider: Provider, model: ModelInfo, when: datetime, fast: bool = False
+) -> _Linear | None:
     mp = model.get_prices(when)
-    key = (id(provider), id(model), id(mp))
-    if key not in _PLANS:
-        _PLANS[key] = (mp, _genai_plan(provider, model, when))  # mp kept alive: ids stay unique
+    key = (id(provider), id(model), id(mp), fast)
+    if key not in _PLANS:  # mp kept alive: ids stay unique
+        _PLANS[key] = (mp, _genai_plan(provider, model, when, fast))
     return _PLANS[key][1]
 
 
@@ -451,18 +471,21 @@ def price_call(
     usage: TokenUsage,
     at_ms: int | None = None,
     user_prices: Mapping[str, UserPrice] | None = None,
+    fast: bool = False,
 ) -> PriceResult:
-    """Price one API request made at `at_ms` (epoch ms, None = now).
+    """Price one API request made at `at_ms` (epoch ms, None = now); `fast`: in Anthropic's
+    fast mode (`speed: "fast"`).
 
-    A user price for the exact model name (case-insensitive) wins; otherwise genai-prices'
-    price in force at that time. Unknown models come back unpriced (cost_usd None), never 0.
+    A user price for the exact model name (case-insensitive) wins, fast or not; otherwise
+    genai-prices' price in force at that time, its fast-mode price where the model has one.
+    Unknown models come back unpriced (cost_usd None), never 0.
     """
     fields = _fields(usage)
     if user_prices:
         own = _user_index(user_prices).get((model or "").strip().lower())
         if own is not None:
             return _user_plan(own, provider, model).result(fields)
-    return _exact(provider, model, fields, at_ms)
+    return _exact(provider, model, fields, at_ms, fast)
 
 
 class BulkPricer:
@@ -475,18 +498,25 @@ class BulkPricer:
 
     def __init__(self, user_prices: Mapping[str, UserPrice] | None = None, cache_size: int = 4096):
         self._user = _user_index(user_prices)
-        self._plans: dict[tuple[str | None, str, int], Any] = {}
+        self._plans: dict[tuple[str | None, str, int, bool], Any] = {}
         self._exact_cache: OrderedDict[tuple, PriceResult] = OrderedDict()
         self._cache_size = cache_size
         self.exact_rows = 0  # rows priced through genai-prices' calculation
 
     def price(
-        self, provider: str | None, model: str, usage: TokenUsage, at_ms: int | None = None
+        self,
+        provider: str | None,
+        model: str,
+        usage: TokenUsage,
+        at_ms: int | None = None,
+        fast: bool = False,
     ) -> PriceResult:
         day = (_now_ms() if at_ms is None else at_ms) // _DAY_MS
-        plan = self._plans.get((provider, model, day))
+        plan = self._plans.get((provider, model, day, fast))
         if plan is None:
-            plan = self._plans[(provider, model, day)] = self._plan(provider, model, day)
+            plan = self._plans[(provider, model, day, fast)] = self._plan(
+                provider, model, day, fast
+            )
         if type(plan) is _Linear:
             u = usage
             i, o, cr = u.input_tokens, u.output_tokens, u.cache_read_tokens
@@ -509,13 +539,13 @@ class BulkPricer:
         # An exact plan: "day" prices alike all day long; "time" needs the time of day.
         fields = _fields(usage)
         when = day * _DAY_MS if plan == "day" else (_now_ms() if at_ms is None else at_ms)
-        key = (provider, model, fields, when)
+        key = (provider, model, fields, when, fast)
         hit = self._exact_cache.get(key)
         if hit is not None:
             self._exact_cache.move_to_end(key)
             return hit
         self.exact_rows += 1
-        result = self._exact_cache[key] = _exact(provider, model, fields, when)
+        result = self._exact_cache[key] = _exact(provider, model, fields, when, fast)
         if len(self._exact_cache) > self._cache_size:
             self._exact_cache.popitem(last=False)
         return result
@@ -531,38 +561,39 @@ class BulkPricer:
         w5: int,
         w1: int,
         r: int,
+        fast: bool = False,
     ) -> tuple[float | None, str | None]:
         """(cost_usd, source) of one row of clean non-negative token counts, as `price`
         gives them, without building objects (the import's hot path)."""
-        plan = self._plans.get((provider, model, at_ms // _DAY_MS))
+        plan = self._plans.get((provider, model, at_ms // _DAY_MS, fast))
         if type(plan) is _Linear and r <= o and (i | o | cr | w5 | w1 | r) >= 0:
             return plan.cost(i, o, cr, w5, w1, r), plan.source
-        result = self.price(provider, model, TokenUsage(i, o, cr, w5, w1, r), at_ms)
+        result = self.price(provider, model, TokenUsage(i, o, cr, w5, w1, r), at_ms, fast)
         return result.cost_usd, result.source
 
     def costs(
-        self, rows: Iterable[tuple[str | None, str, int, int, int, int, int, int, int]]
+        self, rows: Iterable[tuple[str | None, str, int, int, int, int, int, int, int, bool]]
     ) -> list[tuple[float | None, str | None]]:
-        """`cost` of many (provider, model, at_ms, i, o, cr, w5, w1, r) rows: a run of rows
-        of one model and day looks its plan up once."""
+        """`cost` of many (provider, model, at_ms, i, o, cr, w5, w1, r, fast) rows: a run of
+        rows of one model, day and mode looks its plan up once."""
         out: list[tuple[float | None, str | None]] = []
         append, plans = out.append, self._plans
         last: tuple[Any, ...] = ()
         plan: Any = None
-        for provider, model, at_ms, i, o, cr, w5, w1, r in rows:
-            key = (provider, model, at_ms // _DAY_MS)
+        for provider, model, at_ms, i, o, cr, w5, w1, r, fast in rows:
+            key = (provider, model, at_ms // _DAY_MS, fast)
             if key != last:
                 last, plan = key, plans.get(key)
                 if type(plan) is not _Linear:
                     plan = None
             if plan is None or r > o or (i | o | cr | w5 | w1 | r) < 0:
-                append(self.cost(provider, model, at_ms, i, o, cr, w5, w1, r))
+                append(self.cost(provider, model, at_ms, i, o, cr, w5, w1, r, fast))
                 last = ()  # the plan may exist now
                 continue
             append((plan.cost(i, o, cr, w5, w1, r), plan.source))
         return out
 
-    def _plan(self, provider: str | None, model: str, day: int) -> Any:
+    def _plan(self, provider: str | None, model: str, day: int, fast: bool) -> Any:
         own = self._user.get((model or "").strip().lower())
         if own is not None:
             return _user_plan(own, provider, model)
@@ -572,7 +603,7 @@ class BulkPricer:
         prov, info = resolved
         if not _date_only(info):
             return "time"
-        plan = _cached_genai_plan(prov, info, _as_datetime(day * _DAY_MS))
+        plan = _cached_genai_plan(prov, info, _as_datetime(day * _DAY_MS), fast)
         return plan if plan is not None else "day"
 
 

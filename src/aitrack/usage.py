@@ -94,7 +94,11 @@ def _price_row(row: dict[str, Any], pricer: Any) -> None:
     if row["cost_usd"] is not None:
         return
     result = pricer.price(
-        row["provider"], row["model"], TokenUsage(**{f: row[f] for f in TOKEN_FIELDS}), row["ts"]
+        row["provider"],
+        row["model"],
+        TokenUsage(**{f: row[f] for f in TOKEN_FIELDS}),
+        row["ts"],
+        fast=row.get("request_type") == "fast",
     )
     row["cost_usd"] = result.cost_usd
     row["cost_source"] = result.source

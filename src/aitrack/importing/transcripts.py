@@ -197,7 +197,7 @@ def _api_rows(
     """FileResult.apis from ApiCallRecord field tuples, priced: (dedup_key, session ext,
     run ext, ts, provider, model, input, output, cache_read, 5m, 1h, reasoning, cost,
     cost_source, request_id, request_type, sidechain, total, run id, id)."""
-    priced = pricer.costs([(a[1], a[6], a[5], *a[7:13]) for a in calls])
+    priced = pricer.costs([(a[1], a[6], a[5], *a[7:13], a[17] == "fast") for a in calls])
     out = []
     for (_, provider, key, sess, run, ts, model, i, o, cr, w5, w1, rs, request, _, side, _,
          speed), call_id, (cost, source) in zip(calls, call_ids, priced, strict=True):  # fmt: skip
