@@ -256,6 +256,29 @@ def test_an_unknown_model_is_stored_unpriced_not_free(tracker, proxy):
     assert tracker.session_detail(proxy.session_id)["summary"]["unpriced_calls"] == 1
 
 
+def test_a_fast_mode_response_is_marked_fast_and_billed_at_fast_prices(tracker, proxy):
+    """Anthropic reports fast mode as usage.speed "fast", in the body and in the stream's
+    message_start: the call is stored as the import stores it, at the model's fast prices."""
+    client = anthropic.Anthropic(
+        base_url=proxy.url,
+        api_key="sk-ant-test",
+        max_retries=0,
+        default_headers={"x-fake-usage": json.dumps({**ANTHROPIC_USAGE, "speed": "fast"})},
+    )
+    client.messages.create(model="claude-opus-4-8", max_tokens=64, messages=MESSAGES)
+    with client.messages.stream(model="claude-opus-4-8", max_tokens=64, messages=MESSAGES) as s:
+        s.get_final_message()
+    rows = calls(tracker, proxy)
+    assert len(rows) == 2
+    for row in rows:
+        assert row["request_type"] == "fast"
+        usage, at = TokenUsage(**tokens(row)), row["ts"]
+        fast = price_call("anthropic", "claude-opus-4-8", usage, at, fast=True).cost_usd
+        standard = price_call("anthropic", "claude-opus-4-8", usage, at).cost_usd
+        assert row["cost_usd"] == pytest.approx(fast, rel=1e-12)
+        assert fast == pytest.approx(2 * standard, rel=1e-12)
+
+
 def test_usage_overrides_from_upstream_are_read_exactly(tracker, proxy):
     usage = {
         **ANTHROPIC_USAGE,

@@ -214,7 +214,8 @@ class Recorder:
             latency_ms=call.latency_ms,
             status=call.status,
             request_id=call.request_id,
-            request_type=call.kind,
+            # fast mode marks the call as the import marks it: it is billed at its own prices
+            request_type="fast" if usage.fast else call.kind,
             dedup_key=f"{call.provider}:{usage.response_id}" if usage.response_id else None,
             **usage.tokens,  # type: ignore[arg-type]
         )

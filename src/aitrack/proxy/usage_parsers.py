@@ -31,6 +31,7 @@ class Usage:
     response_id: str | None = None
     tokens: dict[str, int] = field(default_factory=dict)
     found: bool = False  # a usage object was seen
+    fast: bool = False  # Anthropic's fast mode (usage.speed "fast"): billed at its own prices
 
 
 def _int(value: Any) -> int:
@@ -104,6 +105,7 @@ def usage_from_json(provider: str, body: bytes) -> Usage:
     if isinstance(usage, dict):
         out.found = True
         out.tokens = anthropic_tokens(usage) if provider == "anthropic" else openai_tokens(usage)
+        out.fast = provider == "anthropic" and usage.get("speed") == "fast"
     return out
 
 
@@ -126,6 +128,7 @@ def usage_from_json_tail(provider: str, head: bytes, tail: bytes) -> Usage:
             out.tokens = (
                 anthropic_tokens(usage) if provider == "anthropic" else openai_tokens(usage)
             )
+            out.fast = provider == "anthropic" and usage.get("speed") == "fast"
     return out
 
 
@@ -235,6 +238,7 @@ def usage_from_sse(provider: str, events: list[bytes]) -> Usage:
             out.tokens = openai_tokens(usage)
     if provider == "anthropic" and out.found:
         out.tokens = anthropic_tokens(anthropic)
+        out.fast = anthropic.get("speed") == "fast"
     return out
 
 
