@@ -103,10 +103,15 @@ def usage_from_json(provider: str, body: bytes) -> Usage:
     usage = data.get("usage")
     out = Usage(model=_str(data.get("model")), response_id=_str(data.get("id")))
     if isinstance(usage, dict):
-        out.found = True
-        out.tokens = anthropic_tokens(usage) if provider == "anthropic" else openai_tokens(usage)
-        out.fast = provider == "anthropic" and usage.get("speed") == "fast"
+        _read_usage(out, provider, usage)
     return out
+
+
+def _read_usage(out: Usage, provider: str, usage: dict[str, Any]) -> None:
+    """Fill out from a response's whole `usage` object."""
+    out.found = True
+    out.tokens = anthropic_tokens(usage) if provider == "anthropic" else openai_tokens(usage)
+    out.fast = provider == "anthropic" and usage.get("speed") == "fast"
 
 
 def usage_from_json_tail(provider: str, head: bytes, tail: bytes) -> Usage:
@@ -124,11 +129,7 @@ def usage_from_json_tail(provider: str, head: bytes, tail: bytes) -> Usage:
         except ValueError:
             return out
         if isinstance(usage, dict):
-            out.found = True
-            out.tokens = (
-                anthropic_tokens(usage) if provider == "anthropic" else openai_tokens(usage)
-            )
-            out.fast = provider == "anthropic" and usage.get("speed") == "fast"
+            _read_usage(out, provider, usage)
     return out
 
 
