@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import subprocess
 import sys
 import tracemalloc
@@ -21,6 +20,7 @@ from agent_transcript_lines import claude_prompt, claude_reply, claude_tool_resu
 from aitrack.transcripts import ClaudeFileState, ParseStats, TranscriptError, discover_claude_files
 from aitrack.transcripts import claude_code as cc
 from aitrack.transcripts.records import iter_lines_buffered, open_transcript
+from plugin_runs import pytest_with_plugin
 
 GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "tools" / "gen_agent_logs.py"
 if not GENERATOR.exists():  # a clone elsewhere than beside shared/
@@ -180,32 +180,19 @@ def pytest_unconfigure(config):
 
 
 def test_every_claude_read_of_the_existing_tests_matches_the_python_loop(tmp_path):
-    (tmp_path / "crosscheck_plugin.py").write_text(PLUGIN)
     out = tmp_path / "checked.txt"
-    env = {**os.environ, "CROSSCHECK_OUT": str(out)}
-    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
-    tests = Path(__file__).parent
     files = ["test_transcripts.py", "test_import_transcripts.py", "test_import_bulk_load.py"]
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "crosscheck_plugin",
-           "-p", "no:xdist", *[str(tests / f) for f in files]]  # fmt: skip
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tests.parent)
+    run = pytest_with_plugin(
+        tmp_path, "crosscheck_plugin", PLUGIN, files, env={"CROSSCHECK_OUT": str(out)}
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert int(out.read_text().split()[-1]) > 100  # reads cross-checked
 
 
 def test_the_pure_python_path_passes_the_transcript_tests(tmp_path):
     """Without the extension (no compiler), the Python loop reads everything."""
-    (tmp_path / "pure_python_plugin.py").write_text(
-        "from aitrack.transcripts import claude_code\nclaude_code._c = None\n"
-    )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-    }
-    tests = Path(__file__).parent
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist",
-           "-p", "pure_python_plugin", str(tests / "test_transcripts.py")]  # fmt: skip
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tests.parent)
+    plugin = "from aitrack.transcripts import claude_code\nclaude_code._c = None\n"
+    run = pytest_with_plugin(tmp_path, "pure_python_plugin", plugin, ["test_transcripts.py"])
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
 
 

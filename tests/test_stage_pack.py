@@ -7,8 +7,6 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aitrack.store import import_staging
+from plugin_runs import pytest_with_plugin
 
 RUN = (
     "sess-1",
@@ -154,17 +153,10 @@ def test_packing_many_images_does_not_grow_memory():
 def test_the_python_paths_import_the_same_store(tmp_path):
     """Without the extensions (no compiler), the Python paths pack every import and make
     its ids (importing._ulids_python)."""
-    (tmp_path / "python_pack_plugin.py").write_text(
+    plugin = (
         "from aitrack.store import import_staging\nimport_staging._c = None\n"
         "import_staging._c_library.cache_clear()\n"
         "from aitrack.importing import transcripts\ntranscripts._ulids_c = None\n"
     )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
-    }
-    tests = Path(__file__).parent
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:xdist",
-           "-p", "python_pack_plugin", str(tests / "test_import_bulk_load.py")]  # fmt: skip
-    run = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=tests.parent)
+    run = pytest_with_plugin(tmp_path, "python_pack_plugin", plugin, ["test_import_bulk_load.py"])
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
