@@ -250,7 +250,8 @@ class AgentStore:
         refers to it, in the same transaction), statement journals in memory (each merge
         statement saves the pages it changes there; on disk that was 230 MB of writes per GB
         imported) and, when no other connection has the store open, a rollback journal
-        instead of the WAL. A crash loses at most the import; run it again. Off restores the defaults and syncs what was written."""
+        instead of the WAL. A crash loses at most the import; run it again. Off restores the
+        defaults and syncs what was written."""
         if self.db.dialect != "sqlite":
             return
         pragmas = (
@@ -310,7 +311,7 @@ class AgentStore:
         self.db.execute("DROP TABLE IF EXISTS temp.bulk_usage")
         self.db.execute(f"CREATE TEMP TABLE bulk_usage ({', '.join(_GATHERED)})")
         yield load
-        # one pass over every batch's sums: a fifth of the time of four upserts per batch
+        # one pass over every batch's sums: a third of the time of four upserts per batch
         self.add_to_rollups(f"SELECT {', '.join(_GATHERED)} FROM temp.bulk_usage")
         self.db.execute("DROP TABLE temp.bulk_usage")
         if load.seen is None:
