@@ -148,6 +148,7 @@ def test_models_repos_quality_budgets_and_pricing_answer(client):
     assert in_use["local-coder"]["source"] == "unpriced"
     assert in_use["claude-sonnet-4-5"]["input_mtok"] == pytest.approx(3.0)
     assert in_use["claude-sonnet-4-5"]["cache_write_1h_mtok"] == pytest.approx(6.0)  # 2x input
+    assert "gpt-5-mini" in in_use  # its one call is outside any session
     assert all(
         "sonnet" in m["model"] or "sonnet" in (m["name"] or "").lower()
         for m in pricing["catalog"]["models"]

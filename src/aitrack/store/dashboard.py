@@ -209,7 +209,8 @@ class DashboardQueries:
         return [r for r in rows if r["model"] is not None]
 
     def usage_models(self) -> list[str]:
-        """Every model in the usage rollup, by seeks on its (model, …) index."""
+        """Every model with API calls, in a session or not (the rollup keeps those under
+        session ''), by seeks on the rollup's (model, …) index."""
         rows = self.db.query(
             "WITH RECURSIVE m(model) AS (SELECT min(model) FROM api_usage_by_session UNION ALL "
             "SELECT (SELECT min(u.model) FROM api_usage_by_session u WHERE u.model > m.model) "
@@ -375,15 +376,6 @@ class DashboardQueries:
             (limit,),
         )
         return sorted(f"{r['key']}={r['value']}" if r["value"] else r["key"] for r in rows)
-
-    def api_models(self) -> list[str]:
-        """Every model seen in api_calls, by seeks on the (model, ts) index, not a scan."""
-        rows = self.db.query(
-            "WITH RECURSIVE m(model) AS (SELECT min(model) FROM api_calls UNION ALL "
-            "SELECT (SELECT min(a.model) FROM api_calls a WHERE a.model > m.model) FROM m "
-            "WHERE m.model IS NOT NULL) SELECT model FROM m WHERE model IS NOT NULL"
-        )
-        return [r["model"] for r in rows]
 
     def spend_since(self, since_ms: int, until_ms: int | None = None) -> float:
         """Priced API cost of calls made in [since, until), all sessions and none."""

@@ -49,7 +49,7 @@ def pricing_data(state: AppState, search: str | None) -> dict[str, Any]:
     q = state.queries
     own = user_prices(state.tracker)
     in_use = sorted(
-        set(q.api_models()) | set(state.cached("session_models", 60, lambda: q.distinct("model")))
+        set(q.usage_models()) | set(state.cached("session_models", 60, lambda: q.distinct("model")))
     )
     catalog = state.cached("catalog", CATALOG_TTL, known_models)
     needle = (search or "").strip().lower()
