@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from tests.test_import_transcripts import generate, per_model, truth
 import aitrack.importing.transcripts as importing
 from aitrack.importing.transcripts import TranscriptImporter
 from aitrack.store import open_store
-from aitrack.store.agents import AgentStore
+from aitrack.store.agents import AgentStore, BulkLoad
 from aitrack.store.usage_rollup import calls_usage
 from aitrack.tracker import Tracker
 from aitrack.transcripts.records import as_int, loads
@@ -217,6 +219,49 @@ def test_copies_a_bulk_load_body_did_not_name_are_still_reduced_to_the_best(tmp_
     assert [r["id"] for r in rows] == ["A2", "B1"]
     assert tracker.db.scalar("SELECT sum(calls) FROM api_spend_by_bucket") == 2
     assert tracker.db.scalar("SELECT sum(input_tokens) FROM api_usage_by_session") == 12
+
+
+def test_a_bulk_import_builds_its_indexes_with_sorts_in_threads(tmp_path, corpus, monkeypatch):
+    """The import keeps its working tables out of SQLite's temp schema, so the load's end
+    can switch the index builds to threaded sorts (a temp table in the transaction would
+    silently keep them on one CPU)."""
+    loads: list[BulkLoad] = []
+    real = AgentStore.bulk_load
+
+    @contextmanager
+    def watched(self: AgentStore) -> Iterator[BulkLoad]:
+        with real(self) as load:
+            loads.append(load)
+            yield load
+
+    monkeypatch.setattr(AgentStore, "bulk_load", watched)
+    bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)
+    assert [load.sorted_in_threads for load in loads] == [True]
+    assert per_model(bulk, "claude-code") == truth(corpus, "claude-code")
+
+
+def test_parallel_sorts_restore_the_settings_and_stay_on_one_thread_after_a_temp_table(tmp_path):
+    db = open_store(str(tmp_path / "a.db")).db
+    before = [db.scalar(f"PRAGMA {p}") for p in ("temp_store", "threads", "cache_size")]
+    with db.transaction():
+        db.use_scratch()
+        db.execute("CREATE TABLE scratch.t (k TEXT)")
+        with db.parallel_sorts(threads=2, cache_kb=512) as threaded:
+            assert threaded
+            assert db.scalar("PRAGMA threads") == 2
+            assert db.scalar("PRAGMA temp_store") == 1  # sort runs in files: threads allowed
+            assert db.scalar("PRAGMA cache_size") == -512
+            db.execute("CREATE INDEX sessions_by_name ON sessions (name)")
+    assert [db.scalar(f"PRAGMA {p}") for p in ("temp_store", "threads", "cache_size")] == before
+    with db.transaction():
+        db.execute("CREATE TEMP TABLE t (k TEXT)")
+        db.execute("INSERT INTO temp.t VALUES ('x')")
+        with db.parallel_sorts() as threaded:
+            assert not threaded
+            db.execute("CREATE INDEX sessions_by_agent ON sessions (agent)")
+    assert [db.scalar(f"PRAGMA {p}") for p in ("temp_store", "threads", "cache_size")] == before
+    names = db.query("SELECT name FROM sqlite_master WHERE name LIKE 'sessions_by_%'")
+    assert {"sessions_by_name", "sessions_by_agent"} <= {r["name"] for r in names}
 
 
 def test_bulk_writes_bypass_the_wal_only_while_nobody_else_has_the_store_open(tmp_path):

@@ -205,6 +205,7 @@ class BulkLoad:
         self.appending = appending
         self.seen: set[str] | None = set(stored_keys) if appending else None
         self.repeated: set[str] = set()
+        self.sorted_in_threads = False  # whether the end built its indexes with sort threads
 
     def appended(self, keys: Sequence[str]) -> None:
         if self.seen is None:
@@ -276,8 +277,8 @@ class AgentStore:
         plain indexes of the tables an import fills and the dedup_key index; the body appends
         api_calls and hands each batch's usage to `gather_usage` (or `add_to_rollups`). At the
         end count the gathered usage into the rollups in one pass, keep the best copy of each
-        response (as the upsert would have), build the indexes and recreate the triggers from
-        their stored SQL. All in one transaction: a crash or error rolls the whole load
+        response (as the upsert would have), build the indexes (their sorts in threads) and
+        recreate the triggers from their stored SQL. All in one transaction: a crash or error rolls the whole load
         back with the drops.
 
         Yields a `BulkLoad`; elsewhere, or on a schema this code does not know, a no-op
@@ -308,46 +309,53 @@ class AgentStore:
             self.db.execute(f"DROP TRIGGER {r['name']}")
         for r in [*indexes, {"name": DEDUP_INDEX}]:
             self.db.execute(f"DROP INDEX {r['name']}")
-        self.db.execute("DROP TABLE IF EXISTS temp.bulk_usage")
-        self.db.execute(f"CREATE TEMP TABLE bulk_usage ({', '.join(_GATHERED)})")
+        self.db.use_scratch()  # type: ignore[attr-defined]
+        self.db.execute("DROP TABLE IF EXISTS scratch.bulk_usage")
+        self.db.execute(f"CREATE TABLE scratch.bulk_usage ({', '.join(_GATHERED)})")
         yield load
         # one pass over every batch's sums: a third of the time of four upserts per batch
-        self.add_to_rollups(f"SELECT {', '.join(_GATHERED)} FROM temp.bulk_usage")
-        self.db.execute("DROP TABLE temp.bulk_usage")
+        self.add_to_rollups(f"SELECT {', '.join(_GATHERED)} FROM scratch.bulk_usage")
+        self.db.execute("DROP TABLE scratch.bulk_usage")
         if load.seen is None:
             self._drop_worse_copies(_EVERY_REPEATED_KEY)
         elif load.repeated:
-            self.db.execute("CREATE TEMP TABLE bulk_repeated (k TEXT PRIMARY KEY)")
+            self.db.execute("CREATE TABLE scratch.bulk_repeated (k TEXT PRIMARY KEY)")
             self.db.executemany(
-                "INSERT INTO temp.bulk_repeated VALUES (?)", [(k,) for k in load.repeated]
+                "INSERT INTO scratch.bulk_repeated VALUES (?)", [(k,) for k in load.repeated]
             )
-            self._drop_worse_copies("SELECT k FROM temp.bulk_repeated")
-            self.db.execute("DROP TABLE temp.bulk_repeated")
-        try:
-            self.db.execute(dedup["sql"])
-        except sqlite3.IntegrityError:  # a copy the body did not name: scan every key
-            self._drop_worse_copies(_EVERY_REPEATED_KEY)
-            self.db.execute(dedup["sql"])
-        for r in indexes:
-            self.db.execute(r["sql"])
+            self._drop_worse_copies("SELECT k FROM scratch.bulk_repeated")
+            self.db.execute("DROP TABLE scratch.bulk_repeated")
+        # the index builds are the end's largest part; the workers are done, so the sorts
+        # can take the other CPUs
+        with self.db.parallel_sorts() as threaded:  # type: ignore[attr-defined]
+            load.sorted_in_threads = threaded
+            try:
+                self.db.execute(dedup["sql"])
+            except sqlite3.IntegrityError:  # a copy the body did not name: scan every key
+                self._drop_worse_copies(_EVERY_REPEATED_KEY)
+                self.db.execute(dedup["sql"])
+            for r in indexes:
+                self.db.execute(r["sql"])
         for r in saved:
             self.db.execute(r["sql"])
 
     def _drop_worse_copies(self, keys: str) -> None:
         """Take the worse copies of these responses (a query of dedup keys) out of the
         rollups and the store."""
-        self.db.execute(f"CREATE TEMP TABLE bulk_worse_copies AS {_WORSE_COPIES.format(keys=keys)}")
-        worse = "a.rowid IN (SELECT rid FROM temp.bulk_worse_copies)"
+        self.db.execute(
+            f"CREATE TABLE scratch.bulk_worse_copies AS {_WORSE_COPIES.format(keys=keys)}"
+        )
+        worse = "a.rowid IN (SELECT rid FROM scratch.bulk_worse_copies)"
         self.add_to_rollups(usage_rollup.calls_usage(worse), -1)
         self.db.execute(
-            "DELETE FROM api_calls WHERE rowid IN (SELECT rid FROM temp.bulk_worse_copies)"
+            "DELETE FROM api_calls WHERE rowid IN (SELECT rid FROM scratch.bulk_worse_copies)"
         )
-        self.db.execute("DROP TABLE temp.bulk_worse_copies")
+        self.db.execute("DROP TABLE scratch.bulk_worse_copies")
 
     def gather_usage(self, source: str) -> None:
         """In a bulk load: keep a usage source (see usage_rollup.USAGE_SUMS) for the load's end,
         which counts all of them into the rollups at once."""
-        self.db.execute(f"INSERT INTO temp.bulk_usage ({', '.join(_GATHERED)}) {source}")
+        self.db.execute(f"INSERT INTO scratch.bulk_usage ({', '.join(_GATHERED)}) {source}")
 
     def add_to_rollups(self, source: str, sign: int = 1) -> None:
         """Count a usage source (see usage_rollup.USAGE_SUMS) into every rollup (sign -1:

@@ -197,10 +197,47 @@ class SqliteDatabase(Database):
         connection (an in-memory copy; it replaces the previous stage). Allowed inside a
         transaction: the stage is not part of it."""
         with self._lock:
-            attached = {r[1] for r in self._conn.execute("PRAGMA database_list")}
-            if "stage" not in attached:
-                self._conn.execute("ATTACH DATABASE ':memory:' AS stage")
+            self._attach_memory("stage")
             self._conn.deserialize(image, name="stage")
+
+    def use_scratch(self) -> None:
+        """Attach the in-memory schema ``scratch`` for an import's working tables (session
+        maps, gathered usage), if not attached yet. Imports keep them out of SQLite's temp
+        schema: once a transaction has used that, `parallel_sorts` cannot switch temp_store."""
+        with self._lock:
+            self._attach_memory("scratch")
+
+    def _attach_memory(self, schema: str) -> None:
+        attached = {r[1] for r in self._conn.execute("PRAGMA database_list")}
+        if schema not in attached:
+            self._conn.execute(f"ATTACH DATABASE ':memory:' AS {schema}")
+
+    @contextmanager
+    def parallel_sorts(self, threads: int = 2, cache_kb: int = 1024) -> Iterator[bool]:
+        """Let SQLite sort in up to `threads` helper threads for the statements run inside
+        (CREATE INDEX builds on a 1 GB import: a quarter less wall time). SQLite only does so
+        with sort runs in temp files (temp_store FILE) and a page cache small enough that a
+        sort spills into several runs; both are restored after. Inside a transaction that
+        has used the temp schema temp_store cannot change: then the sorts stay on one thread.
+        Yields whether they run in threads."""
+        with self._lock:
+            saved = {
+                p: self._conn.execute(f"PRAGMA {p}").fetchone()[0]
+                for p in ("temp_store", "threads", "cache_size")
+            }
+            try:
+                self._conn.execute("PRAGMA temp_store=FILE")
+            except sqlite3.OperationalError:  # the temp schema is in this transaction
+                yield False
+                return
+            on = self._conn.execute(f"PRAGMA threads={threads}").fetchone()[0] > 0
+            self._conn.execute(f"PRAGMA cache_size=-{cache_kb}")
+        try:
+            yield on
+        finally:
+            with self._lock:
+                for pragma, value in saved.items():
+                    self._conn.execute(f"PRAGMA {pragma}={value}")
 
     def executescript(self, sql: str) -> None:
         with self._lock:

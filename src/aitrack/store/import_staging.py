@@ -60,14 +60,14 @@ _SUM_USAGE = (
 STAGED_USAGE = (
     "SELECT su.bucket, m.sid AS session_id, su.model, su.provider, "
     + ", ".join(f"su.{c}" for c in USAGE_SUMS)
-    + " FROM stage.stage_usage su JOIN temp.stage_smap m ON m.ext = su.session_ext"
+    + " FROM stage.stage_usage su JOIN scratch.stage_smap m ON m.ext = su.session_ext"
 )
 
 _RUNS = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) "
     "SELECT r.id, m.sid, r.run_ext, r.started, r.ended, r.prompt, 'completed', "
     "CASE WHEN r.side THEN '{\"sidechain\":true}' END "
-    "FROM stage.stage_runs r JOIN temp.stage_smap m ON m.ext = r.session_ext "
+    "FROM stage.stage_runs r JOIN scratch.stage_smap m ON m.ext = r.session_ext "
     f"WHERE true {RUN_CONFLICT}"
 )
 # A row's run: the staged run's id, moved to the stored run's where the store already had that
@@ -78,13 +78,13 @@ _RUN_OF = (
     "r.id FROM runs r WHERE r.session_id = m.sid AND r.external_id = {t}.run_ext) END"
 )
 _MOVED = (
-    "COALESCE((SELECT stored FROM temp.stage_moved_runs WHERE staged = {t}.run_id), {t}.run_id)"
+    "COALESCE((SELECT stored FROM scratch.stage_moved_runs WHERE staged = {t}.run_id), {t}.run_id)"
 )
 # Staged runs the store had under another id (an earlier import, a hook, a copy in the same
 # image): only those are looked up by name.
 _MOVED_RUNS = (
-    "INSERT INTO temp.stage_moved_runs SELECT s.id, r.id FROM stage.stage_runs s "
-    "JOIN temp.stage_smap m ON m.ext = s.session_ext "
+    "INSERT INTO scratch.stage_moved_runs SELECT s.id, r.id FROM stage.stage_runs s "
+    "JOIN scratch.stage_smap m ON m.ext = s.session_ext "
     "JOIN runs r ON r.session_id = m.sid AND r.external_id = s.run_ext "
     "WHERE NOT EXISTS (SELECT 1 FROM runs x WHERE x.id = s.id)"
 )
@@ -100,7 +100,7 @@ _TOOLS = [
     f"SELECT t.id, m.sid, {_run_of('t', moved)}, t.ext, t.started, "
     "COALESCE(NULLIF(t.name, ''), 'unknown'), "
     "CASE WHEN t.ended >= t.started THEN t.ended - t.started END, t.ok "
-    "FROM stage.stage_tools t JOIN temp.stage_smap m ON m.ext = t.session_ext "
+    "FROM stage.stage_tools t JOIN scratch.stage_smap m ON m.ext = t.session_ext "
     f"WHERE true {TOOL_CONFLICT}"
     for moved in (False, True)
 ]
@@ -113,7 +113,7 @@ _APIS = [
     + ", ".join(
         _run_of("a", moved) if c == "run_id" else _API_VALUES.get(c, f"a.{c}") for c in API_COLUMNS
     )
-    + " FROM stage.stage_apis a JOIN temp.stage_smap m ON m.ext = a.session_ext WHERE true "
+    + " FROM stage.stage_apis a JOIN scratch.stage_smap m ON m.ext = a.session_ext WHERE true "
     for moved in (False, True)
 ]
 
@@ -204,11 +204,12 @@ def staged_runs(db: Any, session_exts: Sequence[str]) -> list[tuple[str, str, in
 def load(db: Database, image: bytes, smap: dict[str, str]) -> None:
     """Make a packed image and the session map (agent session id -> our id) readable."""
     db.load_stage(image)  # type: ignore[attr-defined]
+    db.use_scratch()  # type: ignore[attr-defined]
     db.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_smap (ext TEXT PRIMARY KEY, sid TEXT NOT NULL)"
+        "CREATE TABLE IF NOT EXISTS scratch.stage_smap (ext TEXT PRIMARY KEY, sid TEXT NOT NULL)"
     )
-    db.execute("DELETE FROM temp.stage_smap")
-    db.executemany("INSERT INTO temp.stage_smap VALUES (?, ?)", list(smap.items()))
+    db.execute("DELETE FROM scratch.stage_smap")
+    db.executemany("INSERT INTO scratch.stage_smap VALUES (?, ?)", list(smap.items()))
 
 
 def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, int]:
@@ -220,9 +221,9 @@ def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, in
     """
     runs = db.execute(_RUNS)  # every staged row of a known session: inserted or updated
     db.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS stage_moved_runs (staged TEXT PRIMARY KEY, stored TEXT)"
+        "CREATE TABLE IF NOT EXISTS scratch.stage_moved_runs (staged TEXT PRIMARY KEY, stored TEXT)"
     )
-    db.execute("DELETE FROM temp.stage_moved_runs")
+    db.execute("DELETE FROM scratch.stage_moved_runs")
     moved = db.execute(_MOVED_RUNS) > 0
     tools = db.execute(_TOOLS[moved])
     db.execute(_APIS[moved] + API_CONFLICT if unique_calls else _APIS[moved], (source,))
