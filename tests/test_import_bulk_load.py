@@ -242,6 +242,7 @@ def test_a_bulk_import_builds_its_indexes_with_sorts_in_threads(tmp_path, corpus
 
 def test_parallel_sorts_restore_the_settings_and_stay_on_one_thread_after_a_temp_table(tmp_path):
     db = open_store(str(tmp_path / "a.db")).db
+    db.close_temp_schema()  # the migrations' ALTER TABLE opened it
     before = [db.scalar(f"PRAGMA {p}") for p in ("temp_store", "threads", "cache_size")]
     with db.transaction():
         db.use_scratch()

@@ -88,6 +88,69 @@ def test_time_range_reads_of_api_calls_use_the_covering_index_after_the_upgrade(
     store.close()
 
 
+def test_call_ids_move_to_their_own_index_keeping_rows_rowids_and_rollups(tmp_path: Path):
+    """0014 (SQLite): api_calls and tool_calls are rebuilt with a plain unique id index that a
+    bulk import can drop; rows keep their rowids (sync watermarks), the rollups stay exact
+    and the triggers keep them so afterwards."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = connect(url)
+    migrate(db, MIGRATIONS[:13])
+    with db.transaction():
+        db.execute(
+            "INSERT INTO sessions (id, name, task_type, lane, source, start_time, last_activity, "
+            "status) VALUES ('01S', 's', 'testing', 'background', 'cli', 1, 1, 'active')"
+        )
+        for i in (1, 2, 3):
+            db.execute(
+                "INSERT INTO api_calls (id, session_id, ts, model, source, input_tokens, "
+                "dedup_key) VALUES (?, '01S', ?, 'claude-sonnet-4-5', 'test', ?, ?)",
+                (f"01A{i}", 1_760_000_000_000 + i, 10 * i, f"k{i}"),
+            )
+            db.execute(
+                "INSERT INTO tool_calls (id, session_id, external_id, ts, name) "
+                "VALUES (?, '01S', ?, ?, 'Bash')",
+                (f"01T{i}", f"toolu_{i}", i),
+            )
+        db.execute("DELETE FROM api_calls WHERE id = '01A2'")  # a gap in the rowids
+    calls = db.query("SELECT rowid AS r, * FROM api_calls ORDER BY rowid")
+    tools = db.query("SELECT rowid AS r, * FROM tool_calls ORDER BY rowid")
+    rollup = db.query("SELECT * FROM api_usage_by_bucket ORDER BY bucket")
+    db.close()
+
+    store = open_store(url)
+    db = store.db
+    assert db.query("SELECT rowid AS r, * FROM api_calls ORDER BY rowid") == calls
+    assert db.query("SELECT rowid AS r, * FROM tool_calls ORDER BY rowid") == tools
+    assert db.query("SELECT * FROM api_usage_by_bucket ORDER BY bucket") == rollup
+    indexes = {
+        r["name"]
+        for r in db.query("SELECT name FROM sqlite_master WHERE type = 'index'")
+        if r["name"].startswith(("api_calls", "tool_calls", "sqlite_autoindex_api_calls",
+                                 "sqlite_autoindex_tool_calls"))
+    }  # fmt: skip
+    assert indexes == {
+        "api_calls_by_id", "api_calls_by_dedup_key", "api_calls_by_session",
+        "api_calls_by_ts_cost", "tool_calls_by_id", "tool_calls_by_external_id",
+        "tool_calls_by_session", "tool_calls_by_run",
+    }  # fmt: skip
+    with db.transaction():  # the rollup triggers are back
+        db.execute(
+            "INSERT INTO api_calls (id, session_id, ts, model, source, input_tokens, dedup_key) "
+            "VALUES ('01A4', '01S', 1760000000004, 'claude-sonnet-4-5', 'test', 40, 'k4')"
+        )
+    assert db.scalar("SELECT sum(input_tokens) FROM api_usage_by_bucket") == 10 + 30 + 40
+    with pytest.raises(sqlite3.IntegrityError), db.transaction():  # ids stay unique
+        db.execute(
+            "INSERT INTO tool_calls (id, session_id, ts, name) VALUES ('01T1', '01S', 9, 'Bash')"
+        )
+    plan = " ".join(
+        str(r["detail"])
+        for r in db.query("EXPLAIN QUERY PLAN UPDATE tool_calls SET ok = 1 WHERE id = '01T1'")
+    )
+    assert "tool_calls_by_id" in plan  # a hook's PostToolUse finds its call by id
+    store.close()
+
+
 def test_each_migration_runs_in_its_own_transaction(tmp_path: Path):
     def broken(db):
         db.execute("CREATE TABLE half_done (x INTEGER)")

@@ -384,6 +384,7 @@ class TranscriptImporter:
         )
         with self.agents.bulk_writes(total >= POOL_MIN_BYTES), ExitStack() as bulk:
             if packed and self._bulk_load(total):  # a bulk load appends packed stages
+                self.db.close_temp_schema()  # type: ignore[attr-defined]  # sorts in threads
                 # one transaction: the triggers and indexes come back, or nothing happened
                 bulk.enter_context(self.db.transaction())
                 self._bulk = bulk.enter_context(self.agents.bulk_load())

@@ -172,9 +172,10 @@ def add_usage_by_bucket(db: Database, source: str, sign: int = 1) -> None:
 
 
 # Row-by-row upkeep a bulk load drops: the rollup triggers of api_calls (the body adds each
-# batch's summed usage instead), the plain indexes of the tables it fills and the dedup_key
-# index (built again by one sort each at the end; rows arrive in time order per batch only, so
-# keeping them meant random page writes). The other unique indexes stay: the upserts need them.
+# batch's summed usage instead), the plain indexes of the tables it fills, the dedup_key index
+# and the id indexes of api_calls and tool_calls (built again by one sort each at the end; rows
+# arrive in time order per batch only, so keeping them meant random page writes). The other
+# unique indexes stay: the upserts need them.
 BULK_TRIGGERS = (
     "api_usage_by_bucket_insert", "api_usage_by_bucket_delete", "api_usage_by_bucket_update",
     *usage_rollup.API_CALL_TRIGGERS,
@@ -182,6 +183,9 @@ BULK_TRIGGERS = (
 BULK_INDEXED_TABLES = ("api_calls", "tool_calls", "runs")
 _GATHERED = ("bucket", "session_id", "model", "provider", *usage_rollup.USAGE_SUMS)
 DEDUP_INDEX = "api_calls_by_dedup_key"
+# Tables whose ids SQLite keeps unique by an index of their own (migration 0014), <table>_by_id.
+IDS_IN_OWN_INDEX = ("api_calls", "tool_calls")
+ID_INDEXES = tuple(f"{table}_by_id" for table in IDS_IN_OWN_INDEX)
 # After appending without the dedup upsert: of the copies of one response, the ones the upsert
 # would not have kept (it keeps most tokens; tie: main chain; tie: the one stored first).
 _WORSE_COPIES = (
@@ -274,12 +278,12 @@ class AgentStore:
     @contextmanager
     def bulk_load(self) -> Iterator[BulkLoad]:
         """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers, the
-        plain indexes of the tables an import fills and the dedup_key index; the body appends
-        api_calls and hands each batch's usage to `gather_usage` (or `add_to_rollups`). At the
-        end count the gathered usage into the rollups in one pass, keep the best copy of each
-        response (as the upsert would have), build the indexes (their sorts in threads) and
-        recreate the triggers from their stored SQL. All in one transaction: a crash or error rolls the whole load
-        back with the drops.
+        plain indexes of the tables an import fills, the dedup_key index and the id indexes of
+        api_calls and tool_calls; the body appends api_calls and hands each batch's usage to
+        `gather_usage` (or `add_to_rollups`). At the end count the gathered usage into the
+        rollups in one pass, keep the best copy of each response (as the upsert would have),
+        build the indexes (their sorts in threads) and recreate the triggers from their stored
+        SQL. All in one transaction: a crash or error rolls the whole load back with the drops.
 
         Yields a `BulkLoad`; elsewhere, or on a schema this code does not know, a no-op
         (``appending`` False: the body upserts as usual).
@@ -300,8 +304,9 @@ class AgentStore:
             return
         indexes = self.db.query(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND "
-            f"tbl_name IN ({_marks(len(BULK_INDEXED_TABLES))}) AND sql NOT LIKE 'CREATE UNIQUE%'",
-            list(BULK_INDEXED_TABLES),
+            f"(tbl_name IN ({_marks(len(BULK_INDEXED_TABLES))}) AND sql NOT LIKE 'CREATE UNIQUE%' "
+            f"OR name IN ({_marks(len(ID_INDEXES))}))",
+            [*BULK_INDEXED_TABLES, *ID_INDEXES],
         )
         stored = self.db.query("SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL")
         load = BulkLoad(True, (r["dedup_key"] for r in stored))

@@ -212,14 +212,26 @@ class SqliteDatabase(Database):
         if schema not in attached:
             self._conn.execute(f"ATTACH DATABASE ':memory:' AS {schema}")
 
+    def close_temp_schema(self) -> None:
+        """Close this connection's temp schema if SQLite opened it (its temp tables go with
+        it; ALTER TABLE … RENAME opens it, as migration 0014 does), so that `parallel_sorts`
+        can switch temp_store inside the next transaction. Inside a transaction: no-op."""
+        with self._lock:
+            if self._conn.in_transaction:
+                return
+            current = self._conn.execute("PRAGMA temp_store").fetchone()[0]
+            # a change of the setting closes the temp schema; changing it back keeps it closed
+            self._conn.execute(f"PRAGMA temp_store={1 if current != 1 else 2}")
+            self._conn.execute(f"PRAGMA temp_store={current}")
+
     @contextmanager
     def parallel_sorts(self, threads: int = 2, cache_kb: int = 1024) -> Iterator[bool]:
         """Let SQLite sort in up to `threads` helper threads for the statements run inside
         (CREATE INDEX builds on a 1 GB import: a quarter less wall time). SQLite only does so
         with sort runs in temp files (temp_store FILE) and a page cache small enough that a
-        sort spills into several runs; both are restored after. Inside a transaction that
-        has used the temp schema temp_store cannot change: then the sorts stay on one thread.
-        Yields whether they run in threads."""
+        sort spills into several runs; both are restored after. Inside a transaction,
+        temp_store cannot change once the temp schema is open (see `close_temp_schema`):
+        then the sorts stay on one thread. Yields whether they run in threads."""
         with self._lock:
             saved = {
                 p: self._conn.execute(f"PRAGMA {p}").fetchone()[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aitrack.errors import StoreError
-from aitrack.store.agents import create_usage_by_bucket
+from aitrack.store.agents import IDS_IN_OWN_INDEX, create_usage_by_bucket
 from aitrack.store.database import Database
 from aitrack.store.usage_rollup import create_usage_rollup_and_indexes
 
@@ -338,6 +338,39 @@ def drop_api_calls_by_model(db: Database) -> None:
     db.execute("DROP INDEX IF EXISTS api_calls_by_model")
 
 
+def sqlite_call_ids_in_own_index(db: Database) -> None:
+    """SQLite: api_calls and tool_calls keep their ids unique by a plain unique index
+    (`<table>_by_id`) instead of the PRIMARY KEY's built-in one, which cannot be dropped:
+    a bulk import drops it and builds it once at its end rather than putting each new id
+    at a random place in it (0.5 s of the writer per GB imported). No table refers to these
+    ids. Each table is rebuilt with its rowids (sync watermarks), indexes and triggers; the
+    rollups are untouched. PostgreSQL keeps its primary keys."""
+    if db.dialect != "sqlite":
+        return
+    for table in IDS_IN_OWN_INDEX:
+        create = str(
+            db.scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        )
+        rebuilt = create.replace("id TEXT PRIMARY KEY", "id TEXT NOT NULL", 1)
+        if rebuilt == create:
+            raise RuntimeError(f"migration 0014: {table} has no 'id TEXT PRIMARY KEY' column")
+        extras = db.query(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') "
+            "AND sql IS NOT NULL",
+            (table,),
+        )
+        columns = ", ".join(r["name"] for r in db.query(f"PRAGMA table_info({table})"))
+        db.execute(rebuilt.replace(f"CREATE TABLE {table} (", f"CREATE TABLE {table}_0014 (", 1))
+        db.execute(
+            f"INSERT INTO {table}_0014 (rowid, {columns}) SELECT rowid, {columns} FROM {table}"
+        )
+        db.execute(f"DROP TABLE {table}")  # its indexes and triggers go with it, unfired
+        db.execute(f"ALTER TABLE {table}_0014 RENAME TO {table}")
+        for r in extras:
+            db.execute(r["sql"])
+        db.execute(f"CREATE UNIQUE INDEX {table}_by_id ON {table} (id)")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_create_sessions", create_sessions),
     ("0002_create_interactions_and_issues", create_interactions_and_issues),
@@ -352,6 +385,7 @@ MIGRATIONS: list[Migration] = [
     ("0011_drop_api_calls_by_ts", drop_api_calls_by_ts),
     ("0012_user_price_cache_write_1h", add_user_price_cache_write_1h),
     ("0013_drop_api_calls_by_model", drop_api_calls_by_model),
+    ("0014_sqlite_call_ids_in_own_index", sqlite_call_ids_in_own_index),
 ]
 
 _LEDGER = "aitrack_migrations"
