@@ -240,10 +240,14 @@ class SqliteDatabase(Database):
             try:
                 self._conn.execute("PRAGMA temp_store=FILE")
             except sqlite3.OperationalError:  # the temp schema is in this transaction
-                yield False
-                return
-            on = self._conn.execute(f"PRAGMA threads={threads}").fetchone()[0] > 0
-            self._conn.execute(f"PRAGMA cache_size=-{cache_kb}")
+                switched = False
+            else:
+                switched = True
+                on = self._conn.execute(f"PRAGMA threads={threads}").fetchone()[0] > 0
+                self._conn.execute(f"PRAGMA cache_size=-{cache_kb}")
+        if not switched:
+            yield False
+            return
         try:
             yield on
         finally:
