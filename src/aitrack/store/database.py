@@ -240,17 +240,13 @@ class SqliteDatabase(Database):
             try:
                 self._conn.execute("PRAGMA temp_store=FILE")
             except sqlite3.OperationalError:  # the temp schema is in this transaction
-                switched = False
+                threaded = False
             else:
-                switched = True
-                on = self._conn.execute(f"PRAGMA threads={threads}").fetchone()[0] > 0
+                threaded = self._conn.execute(f"PRAGMA threads={threads}").fetchone()[0] > 0
                 self._conn.execute(f"PRAGMA cache_size=-{cache_kb}")
-        if not switched:
-            yield False
-            return
         try:
-            yield on
-        finally:
+            yield threaded
+        finally:  # setting a value it already has changes nothing (temp_store included)
             with self._lock:
                 for pragma, value in saved.items():
                     self._conn.execute(f"PRAGMA {pragma}={value}")
