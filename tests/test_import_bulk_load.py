@@ -5,8 +5,12 @@ the store a row-by-row import gives, and orjson reads transcript lines exactly a
 from __future__ import annotations
 
 import json
+import multiprocessing
+import platform
+import resource
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -238,6 +242,30 @@ def test_a_bulk_import_builds_its_indexes_with_sorts_in_threads(tmp_path, corpus
     bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)
     assert [load.sorted_in_threads for load in loads] == [True]
     assert per_model(bulk, "claude-code") == truth(corpus, "claude-code")
+
+
+def _page_faults_of_a_second_buffer(size: int) -> int:
+    """Page faults taken filling a buffer of `size` bytes after one as large was freed."""
+    first = b"x" * size
+    del first
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    second = b"x" * size
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    del second
+    return faults
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's mallopt")
+def test_an_import_worker_reuses_freed_memory_instead_of_faulting_it_in_again():
+    """A worker reads file after file and packs image after image: each buffer must reuse
+    the memory of the last one. With glibc's defaults a fresh process faults all 2,048
+    pages of a second 8 MB buffer in again (spawned: no malloc state inherited)."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        1, mp_context=ctx, initializer=importing._init_worker, initargs=({},)
+    ) as pool:
+        faults = pool.submit(_page_faults_of_a_second_buffer, 8 << 20).result()
+    assert faults < 100
 
 
 def test_parallel_sorts_restore_the_settings_and_stay_on_one_thread_after_a_temp_table(tmp_path):

@@ -120,8 +120,31 @@ def _init_worker(user_prices: dict[str, Any]) -> None:
     global _pricer
     from aitrack.pricing import BulkPricer
 
+    _keep_freed_memory()
     _pricer = BulkPricer(user_prices)
     gc.freeze()  # what the fork inherited (the price data) is never garbage: skip it
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+HEAP_BUFFERS_UNDER = 16 << 20  # worker buffers up to this size come from the heap, reused
+HEAP_FREE_KEPT = 32 << 20  # free memory at the top of a worker's heap kept for reuse
+
+
+def _keep_freed_memory() -> None:
+    """In a worker process: let glibc reuse the memory freed after one file or stage image
+    for the next. By default it maps each buffer over 128 KB afresh and gives freed memory
+    back at once, so every page of every file read and image packed is faulted in and
+    zeroed again: 100,000 page faults and about 0.2 s of kernel time per GB across the
+    workers, a tenth of their CPU. A worker lives for one import; the peak grows by about
+    10 MB. Without glibc's mallopt (macOS, Windows): nothing."""
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, HEAP_BUFFERS_UNDER)
+    mallopt(_M_TRIM_THRESHOLD, HEAP_FREE_KEPT)
 
 
 @dataclass
