@@ -268,6 +268,23 @@ def test_an_import_worker_reuses_freed_memory_instead_of_faulting_it_in_again():
     assert faults < 100
 
 
+def _page_faults_after_a_pooled_import(db: str, corpus: Path) -> int:
+    TranscriptImporter(Tracker(open_store(db))).import_agent("claude-code", [corpus], workers=2)
+    return _page_faults_of_a_second_buffer(8 << 20)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting is glibc's mallopt")
+def test_the_importing_process_gives_freed_memory_back_again_once_its_pool_ends(tmp_path, corpus):
+    """The importing process may live on (a server that imported at start): after the
+    import it maps large buffers afresh and returns them, as glibc does by default."""
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=ctx) as process:
+        faults = process.submit(
+            _page_faults_after_a_pooled_import, str(tmp_path / "a.db"), corpus
+        ).result()
+    assert faults > 1900  # of 2,048 pages
+
+
 def test_parallel_sorts_restore_the_settings_and_stay_on_one_thread_after_a_temp_table(tmp_path):
     db = open_store(str(tmp_path / "a.db")).db
     db.close_temp_schema()  # the migrations' ALTER TABLE opened it

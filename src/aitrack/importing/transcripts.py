@@ -120,31 +120,33 @@ def _init_worker(user_prices: dict[str, Any]) -> None:
     global _pricer
     from aitrack.pricing import BulkPricer
 
-    _keep_freed_memory()
+    _reuse_freed_memory(True)
     _pricer = BulkPricer(user_prices)
     gc.freeze()  # what the fork inherited (the price data) is never garbage: skip it
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-HEAP_BUFFERS_UNDER = 16 << 20  # worker buffers up to this size come from the heap, reused
-HEAP_FREE_KEPT = 32 << 20  # free memory at the top of a worker's heap kept for reuse
+HEAP_BUFFERS_UNDER = 16 << 20  # buffers up to this size come from the heap, reused
+HEAP_FREE_KEPT = 32 << 20  # free memory at the top of the heap kept for reuse
+_GLIBC_THRESHOLDS = 128 << 10  # both thresholds' initial values
 
 
-def _keep_freed_memory() -> None:
-    """In a worker process: let glibc reuse the memory freed after one file or stage image
-    for the next. By default it maps each buffer over 128 KB afresh and gives freed memory
-    back at once, so every page of every file read and image packed is faulted in and
-    zeroed again: 100,000 page faults and about 0.2 s of kernel time per GB across the
-    workers, a tenth of their CPU. A worker lives for one import; the peak grows by about
-    10 MB. Without glibc's mallopt (macOS, Windows): nothing."""
+def _reuse_freed_memory(on: bool) -> None:
+    """Let glibc reuse the memory freed after one file, stage image or batch for the next
+    (on), or go back to its initial thresholds (off). By default it maps each buffer over
+    128 KB afresh and gives freed memory back at once, so every page of every file read and
+    image packed or loaded is faulted in and zeroed again: per GB, 100,000 page faults and
+    about 0.2 s of kernel time in the workers, 25,000 more in the importing process. Workers
+    live for one import and keep it on; the importing process turns it off when its pool
+    ends. The peak grows by about 10 MB. Without glibc's mallopt (macOS, Windows): nothing."""
     try:
         import ctypes
 
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):
         return
-    mallopt(_M_MMAP_THRESHOLD, HEAP_BUFFERS_UNDER)
-    mallopt(_M_TRIM_THRESHOLD, HEAP_FREE_KEPT)
+    mallopt(_M_MMAP_THRESHOLD, HEAP_BUFFERS_UNDER if on else _GLIBC_THRESHOLDS)
+    mallopt(_M_TRIM_THRESHOLD, HEAP_FREE_KEPT if on else _GLIBC_THRESHOLDS)
 
 
 @dataclass
@@ -451,9 +453,12 @@ class TranscriptImporter:
             from aitrack.pricing import load_price_data
 
             load_price_data()
-        with ProcessPoolExecutor(
-            n, mp_context=ctx, initializer=_init_worker, initargs=(prices,)
-        ) as pool:
+        _reuse_freed_memory(True)  # for the batches loaded here; the workers set it too
+        with ExitStack() as stack:
+            stack.callback(_reuse_freed_memory, False)
+            pool = stack.enter_context(
+                ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker, initargs=(prices,))
+            )
             # Batches are stored in the order of their files (by path), whichever worker ends
             # first: of the copies of a response that tie, the one stored first stays, as
             # ccusage keeps the first in path order. Tasks in flight keep the workers busy.
