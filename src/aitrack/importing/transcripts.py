@@ -126,8 +126,10 @@ def _init_worker(user_prices: dict[str, Any]) -> None:
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-HEAP_BUFFERS_UNDER = 16 << 20  # buffers up to this size come from the heap, reused
-HEAP_FREE_KEPT = 32 << 20  # free memory at the top of the heap kept for reuse
+# A file read, a stage image (about 2 MB for a task of 16 MB of transcripts), a batch as
+# received: buffers up to this size come from the heap, and are reused ...
+HEAP_BUFFERS_UNDER = 4 << 20
+HEAP_FREE_KEPT = 8 << 20  # ... as up to this much free memory at the top of the heap is kept
 _GLIBC_THRESHOLDS = 128 << 10  # both thresholds' initial values
 
 
@@ -138,7 +140,7 @@ def _reuse_freed_memory(on: bool) -> None:
     image packed or loaded is faulted in and zeroed again: per GB, 100,000 page faults and
     about 0.2 s of kernel time in the workers, 25,000 more in the importing process. Workers
     live for one import and keep it on; the importing process turns it off when its pool
-    ends. The peak grows by about 10 MB. Without glibc's mallopt (macOS, Windows): nothing."""
+    ends. The peak grows by about 5 MB. Without glibc's mallopt (macOS, Windows): nothing."""
     try:
         import ctypes
 
