@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import platform
 import resource
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -225,7 +227,9 @@ def test_copies_a_bulk_load_body_did_not_name_are_still_reduced_to_the_best(tmp_
     assert tracker.db.scalar("SELECT sum(input_tokens) FROM api_usage_by_session") == 12
 
 
-def test_a_bulk_import_builds_its_indexes_with_sorts_in_threads(tmp_path, corpus, monkeypatch):
+def test_a_bulk_import_builds_its_indexes_with_sorts_in_threads_while_its_file_syncs(
+    tmp_path, corpus, monkeypatch
+):
     """The import keeps its working tables out of SQLite's temp schema, so the load's end
     can switch the index builds to threaded sorts (a temp table in the transaction would
     silently keep them on one CPU)."""
@@ -241,7 +245,30 @@ def test_a_bulk_import_builds_its_indexes_with_sorts_in_threads(tmp_path, corpus
     monkeypatch.setattr(AgentStore, "bulk_load", watched)
     bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)
     assert [load.sorted_in_threads for load in loads] == [True]
+    assert [load.synced_in_background for load in loads] == [hasattr(os, "fdatasync")]
     assert per_model(bulk, "claude-code") == truth(corpus, "claude-code")
+
+
+@pytest.mark.skipif(not hasattr(os, "fdatasync"), reason="the platform has no fdatasync")
+def test_a_store_syncs_its_file_in_a_helper_thread_while_the_body_runs(tmp_path, monkeypatch):
+    db = open_store(str(tmp_path / "a.db")).db
+    synced: list[tuple[str, int]] = []
+    real = os.fdatasync
+
+    def recorded(fd: int) -> None:
+        synced.append((threading.current_thread().name, os.fstat(fd).st_ino))
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recorded)
+    with db.syncing_in_background() as syncing:
+        db.execute("CREATE TABLE t (x)")
+    assert syncing
+    assert synced == [("aitrack-sync", (tmp_path / "a.db").stat().st_ino)]
+    monkeypatch.delattr(os, "fdatasync")  # macOS, Windows: the body runs, nothing syncs
+    with db.syncing_in_background() as syncing:
+        db.execute("INSERT INTO t VALUES (1)")
+    assert not syncing
+    assert db.scalar("SELECT count(*) FROM t") == 1
 
 
 def _page_faults_of_a_second_buffer(size: int) -> int:
