@@ -284,7 +284,7 @@ class AgentStore:
         `gather_usage` (or `add_to_rollups`). At the end count the gathered usage into the
         rollups in one pass, keep the best copy of each response (as the upsert would have),
         build the indexes (their sorts in threads) and recreate the triggers from their stored
-        SQL, while the file syncs what the load wrote. All in one transaction: a crash or error rolls the whole load back with the drops.
+        SQL, while the file syncs in the background. All in one transaction: a crash or error rolls the whole load back with the drops.
 
         Yields a `BulkLoad`; elsewhere, or on a schema this code does not know, a no-op
         (``appending`` False: the body upserts as usual).
@@ -319,7 +319,8 @@ class AgentStore:
         self.db.execute("DROP TABLE IF EXISTS scratch.bulk_usage")
         self.db.execute(f"CREATE TABLE scratch.bulk_usage ({', '.join(_GATHERED)})")
         yield load
-        # what the load wrote goes to disk while the end computes: the last sync is shorter
+        # what the load and its end write goes to disk while the end computes: the import's
+        # last sync (back to the WAL) has next to nothing left
         with self.db.syncing_in_background() as syncing:  # type: ignore[attr-defined]
             load.synced_in_background = syncing
             self._end_bulk_load(load, saved, dedup, indexes)
