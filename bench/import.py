@@ -182,21 +182,17 @@ def main() -> None:
     t = truth["totals"]
     want = {k: t[k] for k in ("input", "output", "cache_creation", "cache_read")}
 
+    def tokens(totals: dict[str, Any], *names: str) -> dict[str, int]:
+        """The four token totals of a report, under the generator's names."""
+        return {kind: totals[name] for kind, name in zip(want, names, strict=True)}
+
     def ours_tokens(totals: dict[str, Any]) -> dict[str, int]:
-        return {
-            "input": totals["input_tokens"],
-            "output": totals["output_tokens"],
-            "cache_creation": totals["cache_write_tokens"],
-            "cache_read": totals["cache_read_tokens"],
-        }
+        return tokens(totals, "input_tokens", "output_tokens", "cache_write_tokens",
+                      "cache_read_tokens")  # fmt: skip
 
     def cc_tokens(totals: dict[str, Any]) -> dict[str, int]:
-        return {
-            "input": totals["inputTokens"],
-            "output": totals["outputTokens"],
-            "cache_creation": totals["cacheCreationTokens"],
-            "cache_read": totals["cacheReadTokens"],
-        }
+        return tokens(totals, "inputTokens", "outputTokens", "cacheCreationTokens",
+                      "cacheReadTokens")  # fmt: skip
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in rounds)

@@ -284,7 +284,8 @@ class AgentStore:
         `gather_usage` (or `add_to_rollups`). At the end count the gathered usage into the
         rollups in one pass, keep the best copy of each response (as the upsert would have),
         build the indexes (their sorts in threads) and recreate the triggers from their stored
-        SQL, while the file syncs in the background. All in one transaction: a crash or error rolls the whole load back with the drops.
+        SQL, the file syncing in the background meanwhile. All in one transaction: a crash or
+        error rolls the whole load back with the drops.
 
         Yields a `BulkLoad`; elsewhere, or on a schema this code does not know, a no-op
         (``appending`` False: the body upserts as usual).

@@ -105,8 +105,6 @@ def like_pattern(text: str, *, prefix: bool = False) -> str:
 
 
 BUSY_MS = 60_000  # how long a write waits for another process's transaction
-
-
 SYNC_PAUSE_S = 0.02  # between two syncs of `syncing_in_background`
 
 
@@ -277,7 +275,7 @@ class SqliteDatabase(Database):
         stop = threading.Event()
 
         def run(sync: Callable[[int], None] = sync, fd: int = fd) -> None:
-            with suppress(OSError):  # the commit's own sync still makes the data durable
+            with suppress(OSError):  # the next sync still makes the data durable
                 while True:
                     sync(fd)
                     if stop.wait(SYNC_PAUSE_S):
