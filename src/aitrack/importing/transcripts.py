@@ -145,7 +145,7 @@ def _reuse_freed_memory(on: bool) -> None:
         import ctypes
 
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
+    except (ImportError, OSError, AttributeError, TypeError):  # no ctypes, libc or mallopt
         return
     mallopt(_M_MMAP_THRESHOLD, HEAP_BUFFERS_UNDER if on else _GLIBC_THRESHOLDS)
     mallopt(_M_TRIM_THRESHOLD, HEAP_FREE_KEPT if on else _GLIBC_THRESHOLDS)
