@@ -36,6 +36,9 @@ GENERATOR = Path(__file__).resolve().parents[2] / "shared" / "tools" / "gen_agen
 if not GENERATOR.exists():
     GENERATOR = Path("/work/shared/tools/gen_agent_logs.py")
 CCUSAGE_VERSION = "20.0.24"
+# input, output, cache-write and cache-read totals in our `usage --json` and in ccusage's
+OUR_TOKENS = ("input_tokens", "output_tokens", "cache_write_tokens", "cache_read_tokens")
+CCUSAGE_TOKENS = ("inputTokens", "outputTokens", "cacheCreationTokens", "cacheReadTokens")
 
 
 def tree_rss_kb(pid: int) -> int:
@@ -173,6 +176,8 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--skip-parse-only", action="store_true")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be 1 or more")
     corpus = corpus_dir(args)
     truth = json.loads((corpus / "_truth.json").read_text())
     ccusage = ccusage_bin(Path(args.ccusage))
@@ -182,17 +187,9 @@ def main() -> None:
     t = truth["totals"]
     want = {k: t[k] for k in ("input", "output", "cache_creation", "cache_read")}
 
-    def tokens(totals: dict[str, Any], *names: str) -> dict[str, int]:
+    def tokens(totals: dict[str, Any], names: tuple[str, ...]) -> dict[str, int]:
         """The four token totals of a report, under the generator's names."""
         return {kind: totals[name] for kind, name in zip(want, names, strict=True)}
-
-    def ours_tokens(totals: dict[str, Any]) -> dict[str, int]:
-        return tokens(totals, "input_tokens", "output_tokens", "cache_write_tokens",
-                      "cache_read_tokens")  # fmt: skip
-
-    def cc_tokens(totals: dict[str, Any]) -> dict[str, int]:
-        return tokens(totals, "inputTokens", "outputTokens", "cacheCreationTokens",
-                      "cacheReadTokens")  # fmt: skip
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in rounds)
@@ -251,8 +248,10 @@ def main() -> None:
         "cold <= ccusage": cold <= cc_time,
         "warm usage <= 5% of ccusage": median("warm_usage_s") <= 0.05 * cc_time,
         "peak memory <= 300 MB": max(r["peak_mb"] for r in rounds) <= 300,
-        "tokens equal _truth.json": all(ours_tokens(r["ours"]) == want for r in rounds),
-        "ccusage agrees with _truth.json": all(cc_tokens(r["theirs"]) == want for r in rounds),
+        "tokens equal _truth.json": all(tokens(r["ours"], OUR_TOKENS) == want for r in rounds),
+        "ccusage agrees with _truth.json": all(
+            tokens(r["theirs"], CCUSAGE_TOKENS) == want for r in rounds
+        ),
         "warm usage equals cold usage": all(r["ours_warm"] == r["ours"] for r in rounds),
     }
     for name, ok in checks.items():

@@ -11,7 +11,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from decimal import Decimal
 from pathlib import Path
@@ -263,21 +263,19 @@ class SqliteDatabase(Database):
         to disk while the index builds used the CPU. Nothing is synced that the next sync
         would not sync anyway. Yields whether the thread runs: not where the platform has no
         fdatasync (macOS, Windows)."""
-        sync: Callable[[int], None] | None = getattr(os, "fdatasync", None)
         try:
-            fd = os.open(self.path, os.O_RDONLY) if sync is not None else None
+            fd = os.open(self.path, os.O_RDONLY) if hasattr(os, "fdatasync") else None
         except OSError:
             fd = None
-        if sync is None or fd is None:
+        if fd is None:
             yield False
             return
-
         stop = threading.Event()
 
-        def run(sync: Callable[[int], None] = sync, fd: int = fd) -> None:
+        def run() -> None:
             with suppress(OSError):  # the next sync still makes the data durable
                 while True:
-                    sync(fd)
+                    os.fdatasync(fd)
                     if stop.wait(SYNC_PAUSE_S):
                         break
 
