@@ -9,6 +9,8 @@ import multiprocessing
 import os
 import platform
 import resource
+import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -225,6 +227,60 @@ def test_copies_a_bulk_load_body_did_not_name_are_still_reduced_to_the_best(tmp_
     assert [r["id"] for r in rows] == ["A2", "B1"]
     assert tracker.db.scalar("SELECT sum(calls) FROM api_spend_by_bucket") == 2
     assert tracker.db.scalar("SELECT sum(input_tokens) FROM api_usage_by_session") == 12
+
+
+def test_a_tool_call_a_bulk_load_appends_twice_keeps_its_first_copy_filled_from_the_later(
+    tmp_path,
+):
+    """Tool calls are appended without their upsert; the end merges the copies of one (the
+    same session and external id) as the upsert would have: the first copy's id, time and
+    name, each empty field from the first later copy that has it."""
+    tracker = Tracker(open_store(str(tmp_path / "a.db")))
+    sid = tracker.start_session("s")[0]["id"]
+    tracker.db.execute(f"INSERT INTO runs (id, session_id, started_at) VALUES ('R9', '{sid}', 1)")
+    insert = (
+        "INSERT INTO tool_calls (id, session_id, run_id, external_id, ts, name, duration_ms, ok) "
+        f"VALUES (?, '{sid}', ?, ?, ?, ?, ?, ?)"
+    )
+    with tracker.db.transaction(), AgentStore(tracker.db).bulk_load() as load:
+        assert load.appending
+        tracker.db.execute(insert, ("T1", None, "toolu_a", 10, "Bash", None, None))
+        tracker.db.execute(insert, ("T2", None, "toolu_b", 20, "Read", 5, 1))
+        tracker.db.execute(insert, ("T3", None, "toolu_a", 11, "Edit", 40, None))
+        tracker.db.execute(insert, ("T4", "R9", "toolu_a", 12, "Grep", 50, 0))
+        tracker.db.execute(insert, ("T5", None, None, 30, "Task", None, None))
+        tracker.db.execute(insert, ("T6", None, None, 31, "Task", None, None))
+    rows = tracker.db.query(
+        "SELECT id, run_id, external_id, ts, name, duration_ms, ok FROM tool_calls ORDER BY id"
+    )
+    assert [tuple(r.values()) for r in rows] == [
+        ("T1", "R9", "toolu_a", 10, "Bash", 40, 0),
+        ("T2", None, "toolu_b", 20, "Read", 5, 1),
+        ("T5", None, None, 30, "Task", None, None),  # no external id: never one tool call
+        ("T6", None, None, 31, "Task", None, None),
+    ]
+    with pytest.raises(sqlite3.IntegrityError):  # the key index is back
+        tracker.db.execute(insert, ("T7", None, "toolu_b", 21, "Read", None, None))
+
+
+def test_a_transcript_copied_under_another_project_imports_in_bulk_as_row_by_row(
+    tmp_path, corpus, monkeypatch
+):
+    """A session's file copied elsewhere (the same session, its tool calls stored twice in
+    one bulk load) gives the store the row-by-row upserts give."""
+    copied = tmp_path / "copied"
+    shutil.copytree(corpus, copied)
+    original = sorted(copied.rglob("*.jsonl"), key=lambda p: p.stat().st_size)[-1]
+    elsewhere = copied / "projects" / "-copied-elsewhere" / original.name
+    elsewhere.parent.mkdir(parents=True)
+    shutil.copy(original, elsewhere)
+    rowwise = loaded(tmp_path, "rowwise", copied, False, monkeypatch)
+    bulk = loaded(tmp_path, "bulk", copied, True, monkeypatch)
+    calls, tools = calls_and_tools(bulk)
+    assert (calls, tools) == calls_and_tools(rowwise)
+    assert len(tools) == len({(t[0], t[1]) for t in tools}) > 0
+    assert per_model(bulk, "claude-code") == truth(corpus, "claude-code")
+    assert schema(bulk) == schema(rowwise)
 
 
 def test_a_bulk_import_builds_its_indexes_with_sorts_in_threads_while_its_file_syncs(

@@ -66,11 +66,10 @@ UPSERT_RUN = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)}) "
     + RUN_CONFLICT
 )
+TOOL_FILLED = ("duration_ms", "ok", "run_id")  # a later copy of a tool call fills these if empty
 TOOL_CONFLICT = (
     "ON CONFLICT (session_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET "
-    "duration_ms = COALESCE(tool_calls.duration_ms, excluded.duration_ms), "
-    "ok = COALESCE(tool_calls.ok, excluded.ok), "
-    "run_id = COALESCE(tool_calls.run_id, excluded.run_id)"
+    + ", ".join(f"{c} = COALESCE(tool_calls.{c}, excluded.{c})" for c in TOOL_FILLED)
 )
 UPSERT_TOOL_CALL = (
     f"INSERT INTO tool_calls ({', '.join(TOOL_COLUMNS)}) "
@@ -173,9 +172,10 @@ def add_usage_by_bucket(db: Database, source: str, sign: int = 1) -> None:
 
 # Row-by-row upkeep a bulk load drops: the rollup triggers of api_calls (the body adds each
 # batch's summed usage instead), the plain indexes of the tables it fills, the dedup_key index
-# and the id indexes of api_calls and tool_calls (built again by one sort each at the end; rows
-# arrive in time order per batch only, so keeping them meant random page writes). The other
-# unique indexes stay: the upserts need them.
+# the id indexes of api_calls and tool_calls (built again by one sort each at the end; rows
+# arrive in time order per batch only, so keeping them meant random page writes) and the
+# tool calls' (session, external id) index, whose upkeep was half the cost of merging them.
+# The runs' unique indexes stay: each batch looks its runs up in the store.
 BULK_TRIGGERS = (
     "api_usage_by_bucket_insert", "api_usage_by_bucket_delete", "api_usage_by_bucket_update",
     *usage_rollup.API_CALL_TRIGGERS,
@@ -183,6 +183,7 @@ BULK_TRIGGERS = (
 BULK_INDEXED_TABLES = ("api_calls", "tool_calls", "runs")
 _GATHERED = ("bucket", "session_id", "model", "provider", *usage_rollup.USAGE_SUMS)
 DEDUP_INDEX = "api_calls_by_dedup_key"
+TOOL_KEY_INDEX = "tool_calls_by_external_id"
 # Tables whose ids SQLite keeps unique by an index of their own (migration 0014), <table>_by_id.
 IDS_IN_OWN_INDEX = ("api_calls", "tool_calls")
 ID_INDEXES = tuple(f"{table}_by_id" for table in IDS_IN_OWN_INDEX)
@@ -197,11 +198,26 @@ _EVERY_REPEATED_KEY = (
     "SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL "
     "GROUP BY dedup_key HAVING count(*) > 1"
 )
+# After appending tool calls without their upsert: the copies of each tool call stored more
+# than once (one session, one external id), numbered in the order they were stored.
+_TOOL_COPIES = (
+    "SELECT rowid AS rid, session_id AS s, external_id AS e, row_number() OVER (PARTITION BY "
+    "session_id, external_id ORDER BY rowid) AS n FROM tool_calls WHERE external_id IS NOT NULL "
+    "AND (session_id, external_id) IN (SELECT session_id, external_id FROM tool_calls WHERE "
+    "external_id IS NOT NULL GROUP BY session_id, external_id HAVING count(*) > 1)"
+)
+# The upsert keeps the first copy and fills its empty fields from the later ones in turn:
+# each field is the first non-null one in the order stored.
+_FIRST_OF_COPIES = (
+    "(SELECT t.{c} FROM scratch.bulk_tool_copies c JOIN tool_calls t ON t.rowid = c.rid "
+    "WHERE c.s = tool_calls.session_id AND c.e = tool_calls.external_id AND t.{c} IS NOT NULL "
+    "ORDER BY c.rid LIMIT 1)"
+)
 
 
 class BulkLoad:
-    """A bulk load as its body sees it. ``appending``: api_calls must be appended without
-    the dedup upsert. The body names the dedup keys of every batch it appends
+    """A bulk load as its body sees it. ``appending``: api_calls and tool calls must be
+    appended without their upserts. The body names the dedup keys of every batch it appends
     (`appended`), so the end looks only at responses stored more than once; a body that
     does not gets the same result from a scan of every key."""
 
@@ -279,11 +295,11 @@ class AgentStore:
     @contextmanager
     def bulk_load(self) -> Iterator[BulkLoad]:
         """Inside the caller's transaction on SQLite: drop the api_calls rollup triggers, the
-        plain indexes of the tables an import fills, the dedup_key index and the id indexes of
-        api_calls and tool_calls; the body appends api_calls and hands each batch's usage to
-        `gather_usage` (or `add_to_rollups`). At the end count the gathered usage into the
-        rollups in one pass, keep the best copy of each response (as the upsert would have),
-        build the indexes (their sorts in threads) and recreate the triggers from their stored
+        plain indexes of the tables an import fills, the dedup_key index, the tool calls' key
+        index and the id indexes of api_calls and tool_calls; the body appends api_calls and
+        tool calls and hands each batch's usage to `gather_usage` (or `add_to_rollups`). At the
+        end count the gathered usage into the rollups in one pass, keep the best copy of each
+        response and one of each tool call (as the upserts would have), build the indexes (their sorts in threads) and recreate the triggers from their stored
         SQL, the file syncing in the background meanwhile. All in one transaction: a crash or
         error rolls the whole load back with the drops.
 
@@ -298,10 +314,14 @@ class AgentStore:
             f"tbl_name = 'api_calls' AND name IN ({_marks(len(BULK_TRIGGERS))})",
             list(BULK_TRIGGERS),
         )
-        dedup = self.db.query_one(
-            "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?", (DEDUP_INDEX,)
-        )
-        if {r["name"] for r in saved} != set(BULK_TRIGGERS) or dedup is None:
+        unique = {
+            r["name"]: r
+            for r in self.db.query(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND name IN (?, ?)",
+                (DEDUP_INDEX, TOOL_KEY_INDEX),
+            )
+        }
+        if {r["name"] for r in saved} != set(BULK_TRIGGERS) or len(unique) != 2:
             yield BulkLoad(False)
             return
         indexes = self.db.query(
@@ -314,7 +334,7 @@ class AgentStore:
         load = BulkLoad(True, (r["dedup_key"] for r in stored))
         for r in saved:
             self.db.execute(f"DROP TRIGGER {r['name']}")
-        for r in [*indexes, {"name": DEDUP_INDEX}]:
+        for r in [*indexes, *unique.values()]:
             self.db.execute(f"DROP INDEX {r['name']}")
         self.db.use_scratch()  # type: ignore[attr-defined]
         self.db.execute("DROP TABLE IF EXISTS scratch.bulk_usage")
@@ -324,10 +344,10 @@ class AgentStore:
         # last sync (back to the WAL) has next to nothing left
         with self.db.syncing_in_background() as syncing:  # type: ignore[attr-defined]
             load.synced_in_background = syncing
-            self._end_bulk_load(load, saved, dedup, indexes)
+            self._end_bulk_load(load, saved, unique, indexes)
 
     def _end_bulk_load(
-        self, load: BulkLoad, saved: list[Row], dedup: Row, indexes: list[Row]
+        self, load: BulkLoad, saved: list[Row], unique: dict[str, Row], indexes: list[Row]
     ) -> None:
         # one pass over every batch's sums: a third of the time of four upserts per batch
         self.add_to_rollups(f"SELECT {', '.join(_GATHERED)} FROM scratch.bulk_usage")
@@ -346,10 +366,15 @@ class AgentStore:
         with self.db.parallel_sorts() as threaded:  # type: ignore[attr-defined]
             load.sorted_in_threads = threaded
             try:
-                self.db.execute(dedup["sql"])
+                self.db.execute(unique[DEDUP_INDEX]["sql"])
             except sqlite3.IntegrityError:  # a copy the body did not name: scan every key
                 self._drop_worse_copies(_EVERY_REPEATED_KEY)
-                self.db.execute(dedup["sql"])
+                self.db.execute(unique[DEDUP_INDEX]["sql"])
+            try:
+                self.db.execute(unique[TOOL_KEY_INDEX]["sql"])
+            except sqlite3.IntegrityError:  # a tool call stored twice (a copied transcript)
+                self._merge_tool_copies()
+                self.db.execute(unique[TOOL_KEY_INDEX]["sql"])
             for r in indexes:
                 self.db.execute(r["sql"])
         for r in saved:
@@ -367,6 +392,24 @@ class AgentStore:
             "DELETE FROM api_calls WHERE rowid IN (SELECT rid FROM scratch.bulk_worse_copies)"
         )
         self.db.execute("DROP TABLE scratch.bulk_worse_copies")
+
+    def _merge_tool_copies(self) -> None:
+        """Reduce each tool call appended more than once to what its upsert would have
+        stored: the first copy, its empty fields filled from the later ones."""
+        self.db.execute(f"CREATE TABLE scratch.bulk_tool_copies AS {_TOOL_COPIES}")
+        self.db.execute(
+            "CREATE INDEX scratch.bulk_tool_copies_by_key ON bulk_tool_copies (s, e, rid)"
+        )
+        self.db.execute(
+            "UPDATE tool_calls SET "
+            + ", ".join(f"{c} = {_FIRST_OF_COPIES.format(c=c)}" for c in TOOL_FILLED)
+            + " WHERE rowid IN (SELECT rid FROM scratch.bulk_tool_copies WHERE n = 1)"
+        )
+        self.db.execute(
+            "DELETE FROM tool_calls WHERE rowid IN (SELECT rid FROM scratch.bulk_tool_copies "
+            "WHERE n > 1)"
+        )
+        self.db.execute("DROP TABLE scratch.bulk_tool_copies")
 
     def gather_usage(self, source: str) -> None:
         """In a bulk load: keep a usage source (see usage_rollup.USAGE_SUMS) for the load's end,

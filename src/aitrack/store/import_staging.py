@@ -100,8 +100,7 @@ _TOOLS = [
     f"SELECT t.id, m.sid, {_run_of('t', moved)}, t.ext, t.started, "
     "COALESCE(NULLIF(t.name, ''), 'unknown'), "
     "CASE WHEN t.ended >= t.started THEN t.ended - t.started END, t.ok "
-    "FROM stage.stage_tools t JOIN scratch.stage_smap m ON m.ext = t.session_ext "
-    f"WHERE true {TOOL_CONFLICT}"
+    "FROM stage.stage_tools t JOIN scratch.stage_smap m ON m.ext = t.session_ext WHERE true "
     for moved in (False, True)
 ]
 _API_VALUES = {
@@ -212,12 +211,13 @@ def load(db: Database, image: bytes, smap: dict[str, str]) -> None:
     db.executemany("INSERT INTO scratch.stage_smap VALUES (?, ?)", list(smap.items()))
 
 
-def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, int]:
+def merge(db: Database, source: str, upsert: bool = True) -> tuple[int, int]:
     """Upsert the loaded stage into runs, tool_calls and api_calls (runs first: the others
     find theirs). Returns (runs, tool calls) written, rows of unknown sessions left out.
 
-    ``unique_calls=False`` (inside `AgentStore.bulk_load`, which dropped the dedup_key
-    index): api_calls are appended and the load's end keeps the best copy of each response.
+    ``upsert=False`` (inside `AgentStore.bulk_load`, which dropped the dedup_key index and
+    the tool calls' key index): tool calls and api_calls are appended, and the load's end
+    reduces their copies to what the upserts would have kept.
     """
     runs = db.execute(_RUNS)  # every staged row of a known session: inserted or updated
     db.execute(
@@ -225,6 +225,6 @@ def merge(db: Database, source: str, unique_calls: bool = True) -> tuple[int, in
     )
     db.execute("DELETE FROM scratch.stage_moved_runs")
     moved = db.execute(_MOVED_RUNS) > 0
-    tools = db.execute(_TOOLS[moved])
-    db.execute(_APIS[moved] + API_CONFLICT if unique_calls else _APIS[moved], (source,))
+    tools = db.execute(_TOOLS[moved] + TOOL_CONFLICT if upsert else _TOOLS[moved])
+    db.execute(_APIS[moved] + API_CONFLICT if upsert else _APIS[moved], (source,))
     return runs, tools
