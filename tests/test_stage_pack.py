@@ -42,16 +42,7 @@ def test_the_extension_is_built_and_finds_pythons_sqlite():
 
 
 def python_image(runs: list[Any], tools: list[Any], apis: list[Any]) -> bytes:
-    inserts = [
-        (
-            f"INSERT INTO {name} VALUES ({', '.join('?' for _ in columns)})",
-            sorted(rows, key=lambda r: r[-1]),
-        )
-        for (name, columns), rows in zip(
-            import_staging.STAGE_TABLES.items(), (runs, tools, apis), strict=True
-        )
-    ]
-    return import_staging._pack_python(inserts)
+    return import_staging._pack_python(import_staging.stage_inserts(runs, tools, apis))
 
 
 def tables(image: bytes) -> dict[str, list[tuple[Any, ...]]]:
@@ -160,3 +151,79 @@ def test_the_python_paths_import_the_same_store(tmp_path):
     )
     run = pytest_with_plugin(tmp_path, "python_pack_plugin", plugin, ["test_import_bulk_load.py"])
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+
+
+# -- the usage sums of a stage (sum_groups) ----------------------------------------------------
+_OLD_SQL = (  # what the stage ran before the sums moved to C: the sums' specification in SQL
+    f"SELECT ts / {import_staging.BUCKET_MS}, session_ext, model, provider, count(*), "
+    + ", ".join(f"sum({t})" for t in import_staging.TOKENS)
+    + ", sum(COALESCE(cost_usd, 0)), count(cost_usd) FROM stage_apis GROUP BY 1, 2, 3, 4"
+)
+tokens = st.one_of(st.none(), st.integers(min_value=0, max_value=2**40))
+api_rows = st.lists(
+    st.tuples(
+        st.integers(min_value=-(10**13), max_value=10**13),  # ts, buckets either side of 0
+        st.sampled_from(["s1", "s2", ""]),
+        st.sampled_from(["claude-sonnet-4-5", "gpt-5", ""]),
+        st.sampled_from(["anthropic", "openai", None]),
+        st.tuples(*[tokens] * 6),
+        st.one_of(st.none(), st.floats(min_value=0, max_value=1e4)),
+    ),
+    max_size=40,
+)
+
+
+def stage_api(ts, session, model, provider, counts, cost, i):
+    return ("k", session, None, ts, provider, model, *counts, cost, None, None, None, 0, 0,
+            None, f"{i:026d}")  # fmt: skip
+
+
+def close(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(
+        math.isclose(x, y, rel_tol=1e-9) if isinstance(x, float) else x == y
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(api_rows)
+def test_the_usage_sums_are_what_sqlites_group_by_gave(rows):
+    apis = [stage_api(*r, i) for i, r in enumerate(rows)]
+    conn = sqlite3.connect(":memory:")
+    columns = import_staging.STAGE_TABLES["stage_apis"]
+    conn.execute(f"CREATE TABLE stage_apis ({', '.join(columns)})")
+    conn.executemany(f"INSERT INTO stage_apis VALUES ({', '.join('?' for _ in columns)})", apis)
+    want = sorted(conn.execute(_OLD_SQL).fetchall(), key=repr)
+    got = sorted(import_staging.usage_sums(apis), key=repr)
+    assert len(got) == len(want)
+    assert all(close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
+
+
+sum_values = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.floats(-1e9, 1e9))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(-(10**7), 10**7), st.sampled_from("ab"), sum_values,
+                          sum_values), max_size=30))  # fmt: skip
+def test_the_c_sums_are_their_python_specification_to_the_bit(rows):
+    args = (rows, (0, 1), 1000, (2, 3))
+    assert import_staging._c.sum_groups(*args) == import_staging._sum_groups_python(*args)
+
+
+@pytest.mark.parametrize(
+    "rows, error",
+    [
+        ([(1.5, "a", 1)], TypeError),  # a bucketed value that is not an int
+        ([(1, "a", "7")], TypeError),  # text to sum
+        ([(1, "a", 2**62), (2, "a", 2**62)], OverflowError),
+        ([(1, "a")], TypeError),  # a row too short for the columns
+        ([[1, "a", 1]], TypeError),  # not a tuple
+    ],
+    ids=["float-bucket", "text", "overflow", "short-row", "not-a-tuple"],
+)
+def test_sums_it_cannot_take_are_refused_with_the_reason(rows, error):
+    with pytest.raises(error):
+        import_staging._c.sum_groups(rows, (0, 1), 10, (2,))
+    if rows[0] != [1, "a", 1] and len(rows[0]) == 3:  # the specification refuses them too
+        with pytest.raises(error):
+            import_staging._sum_groups_python(rows, (0, 1), 10, (2,))

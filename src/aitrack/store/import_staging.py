@@ -50,12 +50,12 @@ STAGE_TABLES = {
 
 # The batch's api_calls summed per bucket, session, model and provider, in the worker: with
 # the rollup triggers off (a bulk load), the store adds these few rows (see STAGED_USAGE).
+# As SQL: SELECT ts / BUCKET_MS, session_ext, model, provider, count(*), sum(<each token
+# column>), sum(COALESCE(cost_usd, 0)), count(cost_usd) FROM stage_apis GROUP BY 1, 2, 3, 4.
 _USAGE_COLUMNS = ("bucket", "session_ext", "model", "provider", *USAGE_SUMS)
-_SUM_USAGE = (
-    f"INSERT INTO stage_usage SELECT ts / {BUCKET_MS}, session_ext, model, provider, count(*), "
-    + ", ".join(f"sum({t})" for t in TOKENS)
-    + ", sum(COALESCE(cost_usd, 0)), count(cost_usd) FROM stage_apis GROUP BY 1, 2, 3, 4"
-)
+_API = STAGE_TABLES["stage_apis"].index
+_USAGE_KEY = tuple(_API(c) for c in ("ts", "session_ext", "model", "provider"))
+_USAGE_SUMMED = tuple(_API(c) for c in (*TOKENS, "cost_usd"))
 # The loaded stage as a usage source (usage_rollup.USAGE_SUMS) for AgentStore.gather_usage.
 STAGED_USAGE = (
     "SELECT su.bucket, m.sid AS session_id, su.model, su.provider, "
@@ -128,14 +128,81 @@ def pack(
     The rows are bound in C (_stage_pack.c) where it was built and finds Python's SQLite
     library; `_pack_python` is its specification.
     """
-    inserts = [
-        (f"INSERT INTO {name} VALUES ({', '.join('?' for _ in columns)})", sorted(rows, key=_LAST))
-        for (name, columns), rows in zip(STAGE_TABLES.items(), (runs, tools, apis), strict=True)
-    ]
+    inserts = stage_inserts(runs, tools, apis)
     library = _c_library()
     if library is not None:
-        return _c.pack(library, [*_SETUP, "BEGIN"], inserts, [_SUM_USAGE, "COMMIT"])
+        return _c.pack(library, [*_SETUP, "BEGIN"], inserts, ["COMMIT"])
     return _pack_python(inserts)
+
+
+def stage_inserts(
+    runs: Iterable[Sequence[Any]], tools: Iterable[Sequence[Any]], apis: Iterable[Sequence[Any]]
+) -> list[tuple[str, list[Sequence[Any]]]]:
+    """(statement, rows) of every stage table, rows in id order, with the api_calls' usage."""
+    apis = list(apis)
+    inserts = [
+        (_insert(name, len(columns)), sorted(rows, key=_LAST))
+        for (name, columns), rows in zip(STAGE_TABLES.items(), (runs, tools, apis), strict=True)
+    ]
+    inserts.append((_insert("stage_usage", len(_USAGE_COLUMNS)), usage_sums(apis)))
+    return inserts
+
+
+def _insert(table: str, width: int) -> str:
+    return f"INSERT INTO {table} VALUES ({', '.join('?' for _ in range(width))})"
+
+
+def usage_sums(apis: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The stage_usage rows of these stage_apis rows (see _USAGE_COLUMNS)."""
+    n = len(TOKENS)
+    sums = (_c.sum_groups if _c is not None else _sum_groups_python)(
+        apis, _USAGE_KEY, BUCKET_MS, _USAGE_SUMMED
+    )
+    # key (4), count, token sums, cost sum, then the non-null counts: cost's is the last
+    return [(*g[: 5 + n], 0 if g[5 + n] is None else g[5 + n], g[-1]) for g in sums]
+
+
+def _sum_groups_python(
+    rows: Sequence[Sequence[Any]],
+    key_columns: Sequence[int],
+    bucket_ms: int,
+    sum_columns: Sequence[int],
+) -> list[tuple[Any, ...]]:
+    """The specification of _stage_pack.sum_groups: rows grouped by their values in
+    key_columns, the first an int cut into buckets (divided by bucket_ms, truncated toward
+    zero as SQLite divides); per group, in the order groups first appear, the key, the number
+    of rows, each of sum_columns' sums as SQLite's sum() gives it (None where every value is
+    None; a float once a float took part) and each one's number of values that are not None."""
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for row in rows:
+        ts = row[key_columns[0]]
+        if not isinstance(ts, int):
+            raise TypeError(f"a bucketed value must be an int, not {type(ts).__name__}")
+        bucket = abs(ts) // bucket_ms * (1 if ts >= 0 else -1)
+        key = (bucket, *(row[c] for c in key_columns[1:]))
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = [0, *([None, 0.0, False, 0] for _ in sum_columns)]
+        g[0] += 1
+        for acc, c in zip(g[1:], sum_columns, strict=True):
+            v = row[c]
+            if v is None:
+                continue
+            if isinstance(v, int):
+                acc[0] = (acc[0] or 0) + v
+                if not -(2**63) <= acc[0] < 2**63:
+                    raise OverflowError("integer overflow in a sum")
+            elif isinstance(v, float):
+                acc[2] = True
+            else:
+                raise TypeError(f"cannot sum a value of type {type(v).__name__}")
+            acc[1] += float(v)
+            acc[3] += 1
+    out = []
+    for key, (count, *accs) in groups.items():
+        sums = [None if a[3] == 0 else a[1] if a[2] else a[0] for a in accs]
+        out.append((*key, count, *sums, *(a[3] for a in accs)))
+    return out
 
 
 _SETUP = [
@@ -154,7 +221,6 @@ def _pack_python(inserts: list[tuple[str, list[Sequence[Any]]]]) -> bytes:
             conn.execute(statement)
         for sql, rows in inserts:
             conn.executemany(sql, rows)
-        conn.execute(_SUM_USAGE)
         conn.commit()
         return conn.serialize()
     finally:
