@@ -194,7 +194,16 @@ def test_the_usage_sums_are_what_sqlites_group_by_gave(rows):
     conn.execute(f"CREATE TABLE stage_apis ({', '.join(columns)})")
     conn.executemany(f"INSERT INTO stage_apis VALUES ({', '.join('?' for _ in columns)})", apis)
     want = sorted(conn.execute(_OLD_SQL).fetchall(), key=repr)
-    got = sorted(import_staging.usage_sums(apis), key=repr)
+    usage = import_staging.usage_sums(apis)
+    got = sorted(usage, key=repr)
+    assert len(got) == len(want)
+    assert all(close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
+    # the same per session, model and provider, summed from those rows
+    per_session = _OLD_SQL.replace(f"ts / {import_staging.BUCKET_MS}, ", "").replace(
+        "GROUP BY 1, 2, 3, 4", "GROUP BY 1, 2, 3"
+    )
+    want = sorted(conn.execute(per_session).fetchall(), key=repr)
+    got = sorted(import_staging.session_sums(usage), key=repr)
     assert len(got) == len(want)
     assert all(close(g, w) for g, w in zip(got, want, strict=True)), (got, want)
 
@@ -206,8 +215,9 @@ sum_values = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40), s
 @given(st.lists(st.tuples(st.integers(-(10**7), 10**7), st.sampled_from("ab"), sum_values,
                           sum_values), max_size=30))  # fmt: skip
 def test_the_c_sums_are_their_python_specification_to_the_bit(rows):
-    args = (rows, (0, 1), 1000, (2, 3))
-    assert import_staging._c.sum_groups(*args) == import_staging._sum_groups_python(*args)
+    for bucket_ms in (1000, 0):  # 0: the first key column as it is
+        args = (rows, (0, 1), bucket_ms, (2, 3))
+        assert import_staging._c.sum_groups(*args) == import_staging._sum_groups_python(*args)
 
 
 @pytest.mark.parametrize(

@@ -598,7 +598,9 @@ class TranscriptImporter:
         appending = self._bulk.appending
         runs, tools = import_staging.merge(self.db, f"import:{agent}", not appending)
         if appending:  # the rollup triggers are off: the load's end counts the batch in
-            self.agents.gather_usage(import_staging.STAGED_USAGE)
+            self.agents.gather_usage(
+                import_staging.STAGED_USAGE, import_staging.STAGED_SESSION_USAGE
+            )
             self._bulk.appended(batch.call_keys)
         summary.runs += runs
         summary.tool_calls += tools

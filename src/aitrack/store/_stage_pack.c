@@ -314,7 +314,8 @@ static int add_value(column_sum *c, PyObject *v) {
 PyDoc_STRVAR(sum_groups_doc,
 "sum_groups(rows, key_columns, bucket_ms, sum_columns) -> list[tuple]\n\n"
 "Group rows (tuples) by their values in key_columns, the first of them an int cut into\n"
-"buckets (divided by bucket_ms, truncated toward zero as SQLite divides). One tuple per\n"
+"buckets where bucket_ms is not 0 (divided by bucket_ms, truncated toward zero as SQLite\n"
+"divides). One tuple per\n"
 "group, in the order groups first appear: the key, the number of rows, each of sum_columns'\n"
 "sums as SQLite's sum() gives it (None where every value is None; a float once a float\n"
 "took part), then each one's number of values that are not None.");
@@ -324,8 +325,8 @@ static PyObject *sum_groups(PyObject *self, PyObject *args) {
     long long bucket_ms;
     if (!PyArg_ParseTuple(args, "OOLO:sum_groups", &rows, &key_obj, &bucket_ms, &sum_obj))
         return NULL;
-    if (bucket_ms <= 0) {
-        PyErr_SetString(PyExc_ValueError, "bucket_ms must be positive");
+    if (bucket_ms < 0) {
+        PyErr_SetString(PyExc_ValueError, "bucket_ms must not be negative");
         return NULL;
     }
     PyObject *seq = NULL, *keys = NULL, *sums = NULL, *index = NULL, *order = NULL;
@@ -340,7 +341,7 @@ static PyObject *sum_groups(PyObject *self, PyObject *args) {
         goto done;
     Py_ssize_t nk = PySequence_Fast_GET_SIZE(keys), ns = PySequence_Fast_GET_SIZE(sums);
     if (nk < 1) {
-        PyErr_SetString(PyExc_ValueError, "key_columns must name the bucketed column first");
+        PyErr_SetString(PyExc_ValueError, "key_columns must name at least one column");
         goto done;
     }
     Py_ssize_t kc[16], sc[32];
@@ -371,18 +372,23 @@ static PyObject *sum_groups(PyObject *self, PyObject *args) {
             PyErr_Format(PyExc_TypeError, "row %zd is not a tuple of at least %zd values", r, width);
             goto done;
         }
-        long long ts = PyLong_AsLongLong(PyTuple_GET_ITEM(row, kc[0]));
-        if (ts == -1 && PyErr_Occurred())
-            goto done;
+        PyObject *first = PyTuple_GET_ITEM(row, kc[0]);
+        if (bucket_ms > 0) {
+            long long ts = PyLong_AsLongLong(first);
+            if (ts == -1 && PyErr_Occurred())
+                goto done;
+            first = PyLong_FromLongLong(ts / bucket_ms); /* C truncates, as SQLite */
+            if (first == NULL)
+                goto done;
+        } else {
+            Py_INCREF(first);
+        }
         PyObject *key = PyTuple_New(nk);
-        if (key == NULL)
-            goto done;
-        PyObject *bucket = PyLong_FromLongLong(ts / bucket_ms); /* C truncates, as SQLite */
-        if (bucket == NULL) {
-            Py_DECREF(key);
+        if (key == NULL) {
+            Py_DECREF(first);
             goto done;
         }
-        PyTuple_SET_ITEM(key, 0, bucket);
+        PyTuple_SET_ITEM(key, 0, first);
         for (Py_ssize_t i = 1; i < nk; i++) {
             PyObject *v = PyTuple_GET_ITEM(row, kc[i]);
             Py_INCREF(v);

@@ -149,9 +149,12 @@ def create_usage_by_bucket(db: Database) -> None:
     add_usage_by_bucket(db, usage_rollup.calls_usage("true"))
 
 
-def add_usage_by_bucket(db: Database, source: str, sign: int = 1) -> None:
+def add_usage_by_bucket(db: Database, source: str, sign: int = 1, summed: bool = False) -> None:
     """Add a usage source (see usage_rollup.USAGE_SUMS) to `api_usage_by_bucket`, or with
-    sign -1 take it away, as its triggers would call by call."""
+    sign -1 take it away, as its triggers would call by call. summed: the source's rows are
+    already summed per bucket, session and model but for a few (a bulk load's batches), so
+    each row goes straight into the upsert, which adds up the few; a GROUP BY would sort
+    them all first, which took twice as long."""
     m = "-" if sign < 0 else ""
     sets = ", ".join(f"{c} = api_usage_by_bucket.{c} + excluded.{c}" for c in _ROLLUP_SUMS)
     sums = (
@@ -159,12 +162,13 @@ def add_usage_by_bucket(db: Database, source: str, sign: int = 1) -> None:
         "u.cache_write_5m_tokens + u.cache_write_1h_tokens", "u.cache_read_tokens",
         "u.reasoning_tokens", "u.cost_usd", "u.priced_calls",
     )  # fmt: skip
+    values = (f"{m}COALESCE({x}, 0)" if summed else f"{m}sum({x})" for x in sums)
     db.execute(
         f"INSERT INTO api_usage_by_bucket (bucket, session_id, model, {', '.join(_ROLLUP_SUMS)}) "
-        "SELECT u.bucket, COALESCE(u.session_id, ''), u.model, "
-        + ", ".join(f"{m}sum({x})" for x in sums)
-        + f" FROM ({source}) u GROUP BY u.bucket, COALESCE(u.session_id, ''), u.model "
-        f"ON CONFLICT (bucket, session_id, model) DO UPDATE SET {sets}"
+        f"SELECT u.bucket, COALESCE(u.session_id, ''), u.model, {', '.join(values)} "
+        f"FROM ({source}) u "
+        + ("WHERE true " if summed else "GROUP BY u.bucket, COALESCE(u.session_id, ''), u.model ")
+        + f"ON CONFLICT (bucket, session_id, model) DO UPDATE SET {sets}"
     )
     if sign < 0:
         db.execute("DELETE FROM api_usage_by_bucket WHERE calls <= 0")
@@ -182,6 +186,14 @@ BULK_TRIGGERS = (
 )  # fmt: skip
 BULK_INDEXED_TABLES = ("api_calls", "tool_calls", "runs")
 _GATHERED = ("bucket", "session_id", "model", "provider", *usage_rollup.USAGE_SUMS)
+_GATHERED_PER_SESSION = _GATHERED[1:]
+# A bulk load's gathered usage: per bucket, session, model and provider; per session, model
+# and provider (the session rollups read these: a tenth of the rows).
+_GATHERED_TABLES = {"bulk_usage": _GATHERED, "bulk_session_usage": _GATHERED_PER_SESSION}
+_GATHERED_SOURCE, _GATHERED_PER_SESSION_SOURCE = (
+    f"SELECT {', '.join(columns)} FROM scratch.{table}"
+    for table, columns in _GATHERED_TABLES.items()
+)
 DEDUP_INDEX = "api_calls_by_dedup_key"
 TOOL_KEY_INDEX = "tool_calls_by_external_id"
 # Tables whose ids SQLite keeps unique by an index of their own (migration 0014), <table>_by_id.
@@ -337,8 +349,9 @@ class AgentStore:
         for r in [*indexes, *unique.values()]:
             self.db.execute(f"DROP INDEX {r['name']}")
         self.db.use_scratch()  # type: ignore[attr-defined]
-        self.db.execute("DROP TABLE IF EXISTS scratch.bulk_usage")
-        self.db.execute(f"CREATE TABLE scratch.bulk_usage ({', '.join(_GATHERED)})")
+        for table, columns in _GATHERED_TABLES.items():
+            self.db.execute(f"DROP TABLE IF EXISTS scratch.{table}")
+            self.db.execute(f"CREATE TABLE scratch.{table} ({', '.join(columns)})")
         yield load
         # what the load and its end write goes to disk while the end computes: the import's
         # last sync (back to the WAL) has next to nothing left
@@ -350,8 +363,9 @@ class AgentStore:
         self, load: BulkLoad, saved: list[Row], unique: dict[str, Row], indexes: list[Row]
     ) -> None:
         # one pass over every batch's sums: a third of the time of four upserts per batch
-        self.add_to_rollups(f"SELECT {', '.join(_GATHERED)} FROM scratch.bulk_usage")
-        self.db.execute("DROP TABLE scratch.bulk_usage")
+        self.add_to_rollups(_GATHERED_SOURCE, _GATHERED_PER_SESSION_SOURCE, summed=True)
+        for table in _GATHERED_TABLES:
+            self.db.execute(f"DROP TABLE scratch.{table}")
         if load.seen is None:
             self._drop_worse_copies(_EVERY_REPEATED_KEY)
         elif load.repeated:
@@ -387,7 +401,7 @@ class AgentStore:
             f"CREATE TABLE scratch.bulk_worse_copies AS {_WORSE_COPIES.format(keys=keys)}"
         )
         worse = "a.rowid IN (SELECT rid FROM scratch.bulk_worse_copies)"
-        self.add_to_rollups(usage_rollup.calls_usage(worse), -1)
+        self.add_to_rollups(usage_rollup.calls_usage(worse), sign=-1)
         self.db.execute(
             "DELETE FROM api_calls WHERE rowid IN (SELECT rid FROM scratch.bulk_worse_copies)"
         )
@@ -411,16 +425,25 @@ class AgentStore:
         )
         self.db.execute("DROP TABLE scratch.bulk_tool_copies")
 
-    def gather_usage(self, source: str) -> None:
-        """In a bulk load: keep a usage source (see usage_rollup.USAGE_SUMS) for the load's end,
-        which counts all of them into the rollups at once."""
-        self.db.execute(f"INSERT INTO scratch.bulk_usage ({', '.join(_GATHERED)}) {source}")
+    def gather_usage(self, source: str, per_session: str) -> None:
+        """In a bulk load: keep a usage source (see usage_rollup.USAGE_SUMS), summed per
+        bucket, session, model and provider, and the same per session, model and provider
+        (no bucket), for the load's end, which counts all of them into the rollups at once."""
+        for (table, columns), rows in zip(
+            _GATHERED_TABLES.items(), (source, per_session), strict=True
+        ):
+            self.db.execute(f"INSERT INTO scratch.{table} ({', '.join(columns)}) {rows}")
 
-    def add_to_rollups(self, source: str, sign: int = 1) -> None:
+    def add_to_rollups(
+        self, source: str, per_session: str | None = None, sign: int = 1, summed: bool = False
+    ) -> None:
         """Count a usage source (see usage_rollup.USAGE_SUMS) into every rollup (sign -1:
-        take it out): what the dropped triggers would have done, per batch."""
-        usage_rollup.add_usage(self.db, source, sign)
-        add_usage_by_bucket(self.db, source, sign)
+        take it out): what the dropped triggers would have done, per batch. per_session: the
+        same usage summed per session, model and provider, which the session rollups then
+        read instead; summed: the source's rows are already summed per bucket, session, model
+        and provider but for a few (see add_usage_by_bucket)."""
+        usage_rollup.add_usage(self.db, source, sign, per_session)
+        add_usage_by_bucket(self.db, source, sign, summed)
 
     def api_call_count(self) -> int:
         return int(self.db.scalar("SELECT count(*) FROM api_calls") or 0)

@@ -56,11 +56,19 @@ _USAGE_COLUMNS = ("bucket", "session_ext", "model", "provider", *USAGE_SUMS)
 _API = STAGE_TABLES["stage_apis"].index
 _USAGE_KEY = tuple(_API(c) for c in ("ts", "session_ext", "model", "provider"))
 _USAGE_SUMMED = tuple(_API(c) for c in (*TOKENS, "cost_usd"))
-# The loaded stage as a usage source (usage_rollup.USAGE_SUMS) for AgentStore.gather_usage.
+# The same summed per session, model and provider: the session rollups read these (a
+# fraction of the rows) at a bulk load's end.
+_SESSION_USAGE_COLUMNS = ("session_ext", "model", "provider", *USAGE_SUMS)
+# The loaded stage as usage sources (usage_rollup.USAGE_SUMS) for AgentStore.gather_usage.
 STAGED_USAGE = (
     "SELECT su.bucket, m.sid AS session_id, su.model, su.provider, "
     + ", ".join(f"su.{c}" for c in USAGE_SUMS)
     + " FROM stage.stage_usage su JOIN scratch.stage_smap m ON m.ext = su.session_ext"
+)
+STAGED_SESSION_USAGE = (
+    "SELECT m.sid AS session_id, su.model, su.provider, "
+    + ", ".join(f"su.{c}" for c in USAGE_SUMS)
+    + " FROM stage.stage_session_usage su JOIN scratch.stage_smap m ON m.ext = su.session_ext"
 )
 
 _RUNS = (
@@ -144,7 +152,10 @@ def stage_inserts(
         (_insert(name, len(columns)), sorted(rows, key=_LAST))
         for (name, columns), rows in zip(STAGE_TABLES.items(), (runs, tools, apis), strict=True)
     ]
-    inserts.append((_insert("stage_usage", len(_USAGE_COLUMNS)), usage_sums(apis)))
+    usage = usage_sums(apis)
+    inserts.append((_insert("stage_usage", len(_USAGE_COLUMNS)), usage))
+    sessions = session_sums(usage)
+    inserts.append((_insert("stage_session_usage", len(_SESSION_USAGE_COLUMNS)), sessions))
     return inserts
 
 
@@ -155,11 +166,28 @@ def _insert(table: str, width: int) -> str:
 def usage_sums(apis: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
     """The stage_usage rows of these stage_apis rows (see _USAGE_COLUMNS)."""
     n = len(TOKENS)
-    sums = (_c.sum_groups if _c is not None else _sum_groups_python)(
-        apis, _USAGE_KEY, BUCKET_MS, _USAGE_SUMMED
-    )
+    sums = _sum_groups(apis, _USAGE_KEY, BUCKET_MS, _USAGE_SUMMED)
     # key (4), count, token sums, cost sum, then the non-null counts: cost's is the last
     return [(*g[: 5 + n], 0 if g[5 + n] is None else g[5 + n], g[-1]) for g in sums]
+
+
+def session_sums(usage: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The stage_session_usage rows of these stage_usage rows (see _SESSION_USAGE_COLUMNS)."""
+    n = len(USAGE_SUMS)
+    sums = _sum_groups(usage, (1, 2, 3), 0, range(4, 4 + n))
+    return [(*g[:3], *g[4 : 4 + n]) for g in sums]  # the key and the sums
+
+
+def _sum_groups(
+    rows: Sequence[Sequence[Any]],
+    key_columns: Sequence[int],
+    bucket_ms: int,
+    sum_columns: Sequence[int],
+) -> list[tuple[Any, ...]]:
+    """_stage_pack.sum_groups where it was built, else its specification."""
+    return (_c.sum_groups if _c is not None else _sum_groups_python)(
+        rows, key_columns, bucket_ms, sum_columns
+    )
 
 
 def _sum_groups_python(
@@ -169,17 +197,20 @@ def _sum_groups_python(
     sum_columns: Sequence[int],
 ) -> list[tuple[Any, ...]]:
     """The specification of _stage_pack.sum_groups: rows grouped by their values in
-    key_columns, the first an int cut into buckets (divided by bucket_ms, truncated toward
-    zero as SQLite divides); per group, in the order groups first appear, the key, the number
+    key_columns, the first an int cut into buckets where bucket_ms is not 0 (divided by
+    bucket_ms, truncated toward zero as SQLite divides); per group, in the order groups first appear, the key, the number
     of rows, each of sum_columns' sums as SQLite's sum() gives it (None where every value is
     None; a float once a float took part) and each one's number of values that are not None."""
+    if bucket_ms < 0:
+        raise ValueError("bucket_ms must not be negative")
     groups: dict[tuple[Any, ...], list[Any]] = {}
     for row in rows:
-        ts = row[key_columns[0]]
-        if not isinstance(ts, int):
-            raise TypeError(f"a bucketed value must be an int, not {type(ts).__name__}")
-        bucket = abs(ts) // bucket_ms * (1 if ts >= 0 else -1)
-        key = (bucket, *(row[c] for c in key_columns[1:]))
+        first = row[key_columns[0]]
+        if bucket_ms:
+            if not isinstance(first, int):
+                raise TypeError(f"a bucketed value must be an int, not {type(first).__name__}")
+            first = abs(first) // bucket_ms * (1 if first >= 0 else -1)
+        key = (first, *(row[c] for c in key_columns[1:]))
         g = groups.get(key)
         if g is None:
             g = groups[key] = [0, *([None, 0.0, False, 0] for _ in sum_columns)]
@@ -209,7 +240,11 @@ _SETUP = [
     "PRAGMA journal_mode=OFF",  # a scratch copy: no rollback, a third faster
     *(
         f"CREATE TABLE {name} ({', '.join(columns)})"
-        for name, columns in (*STAGE_TABLES.items(), ("stage_usage", _USAGE_COLUMNS))
+        for name, columns in (
+            *STAGE_TABLES.items(),
+            ("stage_usage", _USAGE_COLUMNS),
+            ("stage_session_usage", _SESSION_USAGE_COLUMNS),
+        )
     ),
 ]
 

@@ -311,10 +311,13 @@ def calls_usage(where: str) -> str:
     )
 
 
-def add_usage(db: Database, source: str, sign: int = 1) -> None:
+def add_usage(db: Database, source: str, sign: int = 1, per_session: str | None = None) -> None:
     """Add a usage source (see USAGE_SUMS) to the three rollups, or with sign -1 take it
     away, as the row triggers would call by call: the upkeep of a bulk load that dropped
-    them. Rows left without calls go, as the triggers remove them."""
+    them. Rows left without calls go, as the triggers remove them. per_session: the same
+    usage summed per session, model and provider (without its bucket), which the two
+    session rollups then read: far fewer rows to group."""
+    sessions = per_session or source
     m = "-" if sign < 0 else ""
     billable = " + ".join(f"u.{t}" for t in _BILLABLE)
     productive = PRODUCTIVE_SQL.replace("status", "s.status").replace("task_type", "s.task_type")
@@ -329,7 +332,7 @@ def add_usage(db: Database, source: str, sign: int = 1) -> None:
         f"THEN 1 ELSE 0 END), {m}sum(u.calls), "
         + ", ".join(f"{m}sum(u.{t})" for t in TOKENS)
         + f", {m}sum({billable}), {m}sum(u.cost_usd), {m}sum(u.priced_calls) "
-        f"FROM ({source}) u LEFT JOIN sessions s ON s.id = u.session_id "
+        f"FROM ({sessions}) u LEFT JOIN sessions s ON s.id = u.session_id "
         "GROUP BY COALESCE(u.session_id, ''), u.model, COALESCE(u.provider, '') "
         "ON CONFLICT (session_id, model, provider) DO UPDATE SET "
         + adding("api_usage_by_session", _USAGE_MEASURES)
@@ -337,7 +340,7 @@ def add_usage(db: Database, source: str, sign: int = 1) -> None:
     db.execute(
         f"INSERT INTO session_rollup (session_id, {', '.join(_ROLLUP[:4])}) "
         f"SELECT u.session_id, {m}sum(u.calls), {m}sum(u.priced_calls), {m}sum(u.cost_usd), "
-        f"{m}sum({billable}) FROM ({source}) u WHERE u.session_id IS NOT NULL "
+        f"{m}sum({billable}) FROM ({sessions}) u WHERE u.session_id IS NOT NULL "
         f"GROUP BY u.session_id ON CONFLICT (session_id) DO UPDATE SET "
         + adding("session_rollup", _ROLLUP[:4])
     )
