@@ -1,5 +1,6 @@
 """The optional C parts of the transcript import (the Claude Code reader, the stage row
-binder, the row ids); everything else is in pyproject.toml.
+binder and usage sums, the row ids, the priced api rows); everything else is in
+pyproject.toml.
 
 optional=True: without a compiler the install still works, on their Python specifications.
 """
@@ -24,6 +25,13 @@ setup(
         Extension(
             "aitrack.importing._ulids",
             ["src/aitrack/importing/_ulids.c"],
+            optional=True,
+        ),
+        Extension(
+            "aitrack.importing._api_rows",
+            ["src/aitrack/importing/_api_rows.c"],
+            # costs to the bit as Python computes them: no fused multiply-add
+            extra_compile_args=[] if sys.platform == "win32" else ["-ffp-contract=off"],
             optional=True,
         ),
     ]

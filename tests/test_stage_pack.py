@@ -142,12 +142,13 @@ def test_packing_many_images_does_not_grow_memory():
 
 
 def test_the_python_paths_import_the_same_store(tmp_path):
-    """Without the extensions (no compiler), the Python paths pack every import and make
-    its ids (importing._ulids_python)."""
+    """Without the extensions (no compiler), the Python paths pack every import, make its
+    ids (importing._ulids_python) and price its api rows (importing._api_rows_python)."""
     plugin = (
         "from aitrack.store import import_staging\nimport_staging._c = None\n"
         "import_staging._c_library.cache_clear()\n"
         "from aitrack.importing import transcripts\ntranscripts._ulids_c = None\n"
+        "transcripts._api_rows_c = None\n"
     )
     run = pytest_with_plugin(tmp_path, "python_pack_plugin", plugin, ["test_import_bulk_load.py"])
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]

@@ -593,6 +593,19 @@ class BulkPricer:
             append((plan.cost(i, o, cr, w5, w1, r), plan.source))
         return out
 
+    def linear_plan(
+        self, provider: str | None, model: str, at_ms: int, fast: bool = False
+    ) -> _Linear | None:
+        """The plan `cost` uses for rows of this model, day and mode when it is linear (its
+        attributes: base and each tier's coefficients over (input, output, cache read,
+        write 5m, write 1h, reasoning, per request), denominator, source); None when such
+        rows need `cost` itself. For the importer's row builder in C (importing/_api_rows.c)."""
+        key = (provider, model, at_ms // _DAY_MS, fast)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._plan(provider, model, key[2], fast)
+        return plan if type(plan) is _Linear else None
+
     def _plan(self, provider: str | None, model: str, day: int, fast: bool) -> Any:
         own = self._user.get((model or "").strip().lower())
         if own is not None:

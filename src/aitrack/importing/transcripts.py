@@ -219,13 +219,30 @@ def _best_calls(results: list[FileResult]) -> dict[str, tuple[Any, ...]]:
 
 
 def _api_rows(
-    calls: list[tuple[Any, ...]], call_ids: list[str], run_of: Any, pricer: Any
+    calls: list[tuple[Any, ...]],
+    call_ids: list[str],
+    run_of: dict[tuple[str, str], str],
+    pricer: Any,
 ) -> list[tuple[Any, ...]]:
     """FileResult.apis from ApiCallRecord field tuples, priced: (dedup_key, session ext,
     run ext, ts, provider, model, input, output, cache_read, 5m, 1h, reasoning, cost,
-    cost_source, request_id, request_type, sidechain, total, run id, id)."""
+    cost_source, request_id, request_type, sidechain, total, run id, id). run_of: (session
+    ext, run ext) -> run id. In C (_api_rows.c) where it was built, else `_api_rows_python`,
+    its specification."""
+    if _api_rows_c is not None:
+        return _api_rows_c(calls, call_ids, run_of, pricer, _api_rows_python)  # type: ignore[no-any-return]
+    return _api_rows_python(calls, call_ids, run_of, pricer)
+
+
+def _api_rows_python(
+    calls: Sequence[tuple[Any, ...]],
+    call_ids: Sequence[str],
+    run_of: dict[tuple[str, str], str],
+    pricer: Any,
+) -> list[tuple[Any, ...]]:
     priced = pricer.costs([(a[1], a[6], a[5], *a[7:13], a[17] == "fast") for a in calls])
     out = []
+    run_id = run_of.get
     for (_, provider, key, sess, run, ts, model, i, o, cr, w5, w1, rs, request, _, side, _,
          speed), call_id, (cost, source) in zip(calls, call_ids, priced, strict=True):  # fmt: skip
         total = i + o + cr + w5 + w1
@@ -233,7 +250,7 @@ def _api_rows(
             cost, source = 0.0, "no-usage"
         out.append((key, sess, run, ts, provider, model, i, o, cr, w5, w1, rs, cost, source,
                     request, "fast" if speed == "fast" else None, side, total,
-                    run_of((sess, run)), call_id))  # fmt: skip
+                    run_id((sess, run)), call_id))  # fmt: skip
     return out
 
 
@@ -275,7 +292,8 @@ def _parse_file(
     run_ids = _ulids([r[2] for r in runs])
     tool_ids = _ulids([t[4] for t in tools])
     # each row names its run's id: the store then looks up by name only the runs it knew
-    run_of = {(r[0], r[1]): rid for r, rid in zip(runs, run_ids, strict=True)}.get
+    run_of = {(r[0], r[1]): rid for r, rid in zip(runs, run_ids, strict=True)}
+    run_id = run_of.get
     return FileResult(
         path=path,
         size=size,
@@ -286,7 +304,7 @@ def _parse_file(
         stats=(s.lines, s.bytes, s.skipped_malformed, s.skipped_other, s.api_lines, s.skipped_huge),
         sessions=sessions,
         runs=[(*r, rid) for r, rid in zip(runs, run_ids, strict=True)],
-        tools=[(*t, run_of((t[0], t[1])), tid) for t, tid in zip(tools, tool_ids, strict=True)],
+        tools=[(*t, run_id((t[0], t[1])), tid) for t, tid in zip(tools, tool_ids, strict=True)],
         apis=_api_rows(apis, _ulids([a[5] for a in apis]), run_of, pricer),
         api_count=len(apis),
     )
@@ -739,6 +757,10 @@ try:
     from aitrack.importing._ulids import ulids as _ulids_c  # type: ignore[import-not-found]
 except ImportError:  # built without a compiler
     _ulids_c = None
+try:
+    from aitrack.importing._api_rows import api_rows as _api_rows_c  # type: ignore[import-not-found]
+except ImportError:  # built without a compiler
+    _api_rows_c = None
 
 
 def _hook_made(existing: dict[str, Any]) -> dict[str, str]:
