@@ -121,6 +121,46 @@ def test_a_bulk_load_in_many_batches_keeps_the_best_copy_of_each_response(
     assert schema(bulk) == schema(rowwise)
 
 
+def watched_loads(monkeypatch) -> list[BulkLoad]:
+    """The BulkLoad of every bulk load from now on, as its body saw it."""
+    loads: list[BulkLoad] = []
+    real = AgentStore.bulk_load
+
+    @contextmanager
+    def watched(self: AgentStore) -> Iterator[BulkLoad]:
+        with real(self) as load:
+            loads.append(load)
+            yield load
+
+    monkeypatch.setattr(AgentStore, "bulk_load", watched)
+    return loads
+
+
+def test_the_copies_of_a_response_in_several_batches_are_found_by_rowid_not_by_a_scan(
+    tmp_path, corpus, monkeypatch
+):
+    """Each batch's api_calls take the rowids after the store's last one in the order of
+    their keys, so the end looks up only the copies' rows; the result is the upserts'."""
+    rowwise = loaded(tmp_path, "rowwise", corpus, False, monkeypatch)
+    monkeypatch.setattr(importing, "BATCH_FILES", 1)
+    loads = watched_loads(monkeypatch)
+    reductions: list[str] = []
+    real = AgentStore._drop_worse_copies
+    monkeypatch.setattr(
+        AgentStore, "_drop_worse_copies", lambda self, c: (reductions.append(c), real(self, c))
+    )
+    bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)
+    [load] = loads
+    assert load.seen is not None and len(load.copies) >= 2  # no batch fell back to the scan
+    assert reductions == ["rowid IN (SELECT r FROM scratch.bulk_copies)"]  # and it found all
+    stored = {
+        r["dedup_key"]: r["r"] for r in bulk.db.query("SELECT dedup_key, rowid AS r FROM api_calls")
+    }
+    assert len(load.seen) == len(stored) and not load.copies.isdisjoint(stored.values())
+    assert calls_and_tools(bulk) == calls_and_tools(rowwise)
+    assert rollups(bulk) == rollups(rowwise)
+
+
 def test_a_bulk_load_through_worker_processes_gives_the_rollups_of_a_row_by_row_import(
     tmp_path, corpus, monkeypatch
 ):
@@ -221,7 +261,7 @@ def test_copies_a_bulk_load_body_did_not_name_are_still_reduced_to_the_best(tmp_
         tracker.db.execute(insert, ("A1", 5, "k1"))
         tracker.db.execute(insert, ("A2", 9, "k1"))  # the better copy
         tracker.db.execute(insert, ("B1", 3, "k2"))
-        load.appended(["k2"])  # k1 was never named
+        load.appended(["k2"], 3)  # k1 was never named
         AgentStore(tracker.db).add_to_rollups(calls_usage("true"))
     rows = tracker.db.query("SELECT id FROM api_calls ORDER BY id")
     assert [r["id"] for r in rows] == ["A2", "B1"]
@@ -289,16 +329,7 @@ def test_a_bulk_import_builds_its_indexes_with_sorts_in_threads_while_its_file_s
     """The import keeps its working tables out of SQLite's temp schema, so the load's end
     can switch the index builds to threaded sorts (a temp table in the transaction would
     silently keep them on one CPU)."""
-    loads: list[BulkLoad] = []
-    real = AgentStore.bulk_load
-
-    @contextmanager
-    def watched(self: AgentStore) -> Iterator[BulkLoad]:
-        with real(self) as load:
-            loads.append(load)
-            yield load
-
-    monkeypatch.setattr(AgentStore, "bulk_load", watched)
+    loads = watched_loads(monkeypatch)
     bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)
     assert [load.sorted_in_threads for load in loads] == [True]
     assert [load.synced_in_background for load in loads] == [hasattr(os, "fdatasync")]

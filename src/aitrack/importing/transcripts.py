@@ -198,9 +198,9 @@ def _batch(results: list[FileResult], packed: bool) -> Batch:
 
         runs = [(*run[:4], prompt_text(run[4]), *run[5:]) for r in results for run in r.runs]
         tools = [t for r in results for t in r.tools]
-        best = _best_calls(results)
-        batch.image = import_staging.pack(runs, tools, best.values())
-        batch.call_keys = list(best)
+        apis = sorted(_best_calls(results).values(), key=_last)  # in id order, as staged
+        batch.image = import_staging.pack(runs, tools, apis)
+        batch.call_keys = [a[0] for a in apis]
         for r in results:
             r.runs, r.tools, r.apis = [], [], []
     return batch
@@ -614,12 +614,12 @@ class TranscriptImporter:
                 hook_made, import_staging.staged_runs(self.db, list(hook_made)), known
             )
         appending = self._bulk.appending
-        runs, tools = import_staging.merge(self.db, f"import:{agent}", not appending)
+        runs, tools, first_call = import_staging.merge(self.db, f"import:{agent}", not appending)
         if appending:  # the rollup triggers are off: the load's end counts the batch in
             self.agents.gather_usage(
                 import_staging.STAGED_USAGE, import_staging.STAGED_SESSION_USAGE
             )
-            self._bulk.appended(batch.call_keys)
+            self._bulk.appended(batch.call_keys, first_call)
         summary.runs += runs
         summary.tool_calls += tools
 
@@ -798,7 +798,7 @@ def _packs(db: Any) -> bool:
     return db.dialect == "sqlite" and hasattr(sqlite3.Connection, "deserialize")
 
 
-_first, _second = itemgetter(0), itemgetter(1)
+_first, _second, _last = itemgetter(0), itemgetter(1), itemgetter(-1)
 
 
 def _take(queue: Any, n: int) -> list[Any]:

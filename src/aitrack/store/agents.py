@@ -204,7 +204,7 @@ ID_INDEXES = tuple(f"{table}_by_id" for table in IDS_IN_OWN_INDEX)
 _WORSE_COPIES = (
     "SELECT rowid AS rid FROM (SELECT rowid, row_number() OVER (PARTITION BY dedup_key "
     f"ORDER BY {TOKEN_SUM.format(p='')} DESC, is_sidechain, rowid) AS n FROM api_calls "
-    "WHERE dedup_key IN ({keys})) WHERE n > 1"
+    "WHERE dedup_key IS NOT NULL AND {copies}) WHERE n > 1"
 )
 _EVERY_REPEATED_KEY = (
     "SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL "
@@ -230,25 +230,34 @@ _FIRST_OF_COPIES = (
 class BulkLoad:
     """A bulk load as its body sees it. ``appending``: api_calls and tool calls must be
     appended without their upserts. The body names the dedup keys of every batch it appends
-    (`appended`), so the end looks only at responses stored more than once; a body that
-    does not gets the same result from a scan of every key."""
+    and the rowid of the first (`appended`), so the end looks only at the rows of responses
+    stored more than once; a body that does not gets the same result from a scan of every
+    key."""
 
-    def __init__(self, appending: bool, stored_keys: Iterable[str] = ()) -> None:
+    def __init__(self, appending: bool, stored: Iterable[tuple[str, int]] = ()) -> None:
         self.appending = appending
-        self.seen: set[str] | None = set(stored_keys) if appending else None
-        self.repeated: set[str] = set()
+        # dedup key -> rowid of its first copy (stored: those the store held before the load)
+        self.seen: dict[str, int] | None = dict(stored) if appending else None
+        self.copies: set[int] = set()  # rowids of every copy of a response stored twice
         self.sorted_in_threads = False  # whether the end built its indexes with sort threads
         self.synced_in_background = False  # whether the file synced in a thread meanwhile
 
-    def appended(self, keys: Sequence[str]) -> None:
+    def appended(self, keys: Sequence[str], first_rowid: int | None) -> None:
+        """A batch's api_calls were appended with these dedup keys, in this order, as the
+        rowids first_rowid, first_rowid + 1, ... (None: not so: the end scans every key)."""
         if self.seen is None:
             return
-        batch = set(keys)
-        if len(batch) != len(keys):  # not one row per key: let the end scan every key
+        if first_rowid is None:
             self.seen = None
             return
-        self.repeated |= batch & self.seen
-        self.seen |= batch
+        rowids = dict(zip(keys, range(first_rowid, first_rowid + len(keys)), strict=True))
+        if len(rowids) != len(keys):  # not one row per key
+            self.seen = None
+            return
+        for key in rowids.keys() & self.seen.keys():
+            self.copies.add(self.seen[key])
+            self.copies.add(rowids.pop(key))  # the first copy's rowid stays in seen
+        self.seen.update(rowids)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -342,8 +351,10 @@ class AgentStore:
             f"OR name IN ({_marks(len(ID_INDEXES))}))",
             [*BULK_INDEXED_TABLES, *ID_INDEXES],
         )
-        stored = self.db.query("SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL")
-        load = BulkLoad(True, (r["dedup_key"] for r in stored))
+        stored = self.db.query(
+            "SELECT dedup_key, rowid AS r FROM api_calls WHERE dedup_key IS NOT NULL"
+        )
+        load = BulkLoad(True, ((r["dedup_key"], r["r"]) for r in stored))
         for r in saved:
             self.db.execute(f"DROP TRIGGER {r['name']}")
         for r in [*indexes, *unique.values()]:
@@ -367,14 +378,14 @@ class AgentStore:
         for table in _GATHERED_TABLES:
             self.db.execute(f"DROP TABLE scratch.{table}")
         if load.seen is None:
-            self._drop_worse_copies(_EVERY_REPEATED_KEY)
-        elif load.repeated:
-            self.db.execute("CREATE TABLE scratch.bulk_repeated (k TEXT PRIMARY KEY)")
+            self._drop_worse_copies(f"dedup_key IN ({_EVERY_REPEATED_KEY})")
+        elif load.copies:  # rowid lookups, not a scan of every row
+            self.db.execute("CREATE TABLE scratch.bulk_copies (r INTEGER PRIMARY KEY)")
             self.db.executemany(
-                "INSERT INTO scratch.bulk_repeated VALUES (?)", [(k,) for k in load.repeated]
+                "INSERT INTO scratch.bulk_copies VALUES (?)", [(r,) for r in load.copies]
             )
-            self._drop_worse_copies("SELECT k FROM scratch.bulk_repeated")
-            self.db.execute("DROP TABLE scratch.bulk_repeated")
+            self._drop_worse_copies("rowid IN (SELECT r FROM scratch.bulk_copies)")
+            self.db.execute("DROP TABLE scratch.bulk_copies")
         # the index builds are the end's largest part; the workers are done, so the sorts
         # can take the other CPUs
         with self.db.parallel_sorts() as threaded:  # type: ignore[attr-defined]
@@ -382,7 +393,7 @@ class AgentStore:
             try:
                 self.db.execute(unique[DEDUP_INDEX]["sql"])
             except sqlite3.IntegrityError:  # a copy the body did not name: scan every key
-                self._drop_worse_copies(_EVERY_REPEATED_KEY)
+                self._drop_worse_copies(f"dedup_key IN ({_EVERY_REPEATED_KEY})")
                 self.db.execute(unique[DEDUP_INDEX]["sql"])
             try:
                 self.db.execute(unique[TOOL_KEY_INDEX]["sql"])
@@ -394,11 +405,11 @@ class AgentStore:
         for r in saved:
             self.db.execute(r["sql"])
 
-    def _drop_worse_copies(self, keys: str) -> None:
-        """Take the worse copies of these responses (a query of dedup keys) out of the
-        rollups and the store."""
+    def _drop_worse_copies(self, copies: str) -> None:
+        """Take the worse copies of responses out of the rollups and the store, among the
+        api_calls rows matching `copies` (SQL; every copy of each of their responses)."""
         self.db.execute(
-            f"CREATE TABLE scratch.bulk_worse_copies AS {_WORSE_COPIES.format(keys=keys)}"
+            f"CREATE TABLE scratch.bulk_worse_copies AS {_WORSE_COPIES.format(copies=copies)}"
         )
         worse = "a.rowid IN (SELECT rid FROM scratch.bulk_worse_copies)"
         self.add_to_rollups(usage_rollup.calls_usage(worse), sign=-1)

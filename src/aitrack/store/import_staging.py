@@ -312,13 +312,16 @@ def load(db: Database, image: bytes, smap: dict[str, str]) -> None:
     db.executemany("INSERT INTO scratch.stage_smap VALUES (?, ?)", list(smap.items()))
 
 
-def merge(db: Database, source: str, upsert: bool = True) -> tuple[int, int]:
+def merge(db: Database, source: str, upsert: bool = True) -> tuple[int, int, int | None]:
     """Upsert the loaded stage into runs, tool_calls and api_calls (runs first: the others
-    find theirs). Returns (runs, tool calls) written, rows of unknown sessions left out.
+    find theirs). Returns (runs, tool calls) written, rows of unknown sessions left out,
+    and the rowid of the first api_call appended (see below; else None).
 
     ``upsert=False`` (inside `AgentStore.bulk_load`, which dropped the dedup_key index and
     the tool calls' key index): tool calls and api_calls are appended, and the load's end
-    reduces their copies to what the upserts would have kept.
+    reduces their copies to what the upserts would have kept. Where every staged api_call
+    was appended, in stage order, as the rowids after the store's last one, the first of
+    those rowids: the load's end then finds the copies of a response by rowid.
     """
     runs = db.execute(_RUNS)  # every staged row of a known session: inserted or updated
     db.execute(
@@ -327,5 +330,13 @@ def merge(db: Database, source: str, upsert: bool = True) -> tuple[int, int]:
     db.execute("DELETE FROM scratch.stage_moved_runs")
     moved = db.execute(_MOVED_RUNS) > 0
     tools = db.execute(_TOOLS[moved] + TOOL_CONFLICT if upsert else _TOOLS[moved])
-    db.execute(_APIS[moved] + API_CONFLICT if upsert else _APIS[moved], (source,))
-    return runs, tools
+    if upsert:
+        db.execute(_APIS[moved] + API_CONFLICT, (source,))
+        return runs, tools, None
+    last = db.scalar("SELECT max(rowid) FROM api_calls") or 0
+    appended = db.execute(_APIS[moved] + "ORDER BY a.rowid", (source,))  # in stage order
+    staged = db.scalar("SELECT count(*) FROM stage.stage_apis")
+    in_sequence = appended == staged and db.scalar("SELECT max(rowid) FROM api_calls") == (
+        last + appended if appended else None
+    )
+    return runs, tools, last + 1 if in_sequence else None
