@@ -22,6 +22,7 @@ import pytest
 from tests.test_import_transcripts import generate, per_model, truth
 
 import aitrack.importing.transcripts as importing
+from aitrack.agent_sessions import PROMPT_CHARS, prompt_text
 from aitrack.importing.transcripts import TranscriptImporter
 from aitrack.store import open_store
 from aitrack.store.agents import AgentStore, BulkLoad
@@ -474,3 +475,25 @@ def test_lines_json_refuses_are_refused(line):
 def test_token_counts_no_bigint_holds_count_as_zero_whichever_parser():
     assert as_int(2**63 - 1) == 2**63 - 1
     assert as_int(2**63) == as_int(float(2**70)) == as_int(loads(b"123456789012345678901")) == 0
+
+
+def test_an_import_with_prompts_redacted_stores_no_prompt(tmp_path, corpus, monkeypatch):
+    monkeypatch.setenv("AITRACK_REDACT_PROMPTS", "1")
+    bulk = loaded(tmp_path, "bulk", corpus, True, monkeypatch)
+    assert bulk.db.scalar("SELECT count(*) FROM runs") > 0
+    assert bulk.db.scalar("SELECT count(*) FROM runs WHERE prompt IS NOT NULL") == 0
+    monkeypatch.delenv("AITRACK_REDACT_PROMPTS")
+    kept = loaded(tmp_path, "kept", corpus, True, monkeypatch)
+    assert kept.db.scalar("SELECT count(*) FROM runs WHERE prompt IS NOT NULL") > 0
+    assert kept.db.scalar("SELECT max(length(prompt)) FROM runs") <= PROMPT_CHARS
+
+
+@pytest.mark.parametrize(
+    "prompt, stored",
+    [("fix the build", "fix the build"), (" \n\t", None), ("", None), (None, None),
+     ("é" * 600, "é" * PROMPT_CHARS)],
+    ids=["text", "blank", "empty", "none", "long"],
+)  # fmt: skip
+def test_a_prompt_is_stored_as_its_first_characters_and_blank_as_none(prompt, stored):
+    assert prompt_text(prompt) == prompt_text(prompt, False) == stored
+    assert prompt_text(prompt, True) is None

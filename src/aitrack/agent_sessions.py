@@ -32,9 +32,12 @@ def redact_prompts() -> bool:
     )
 
 
-def prompt_text(prompt: object) -> str | None:
-    """The prompt as stored: its first PROMPT_CHARS characters, or None when redacted."""
-    if redact_prompts() or not isinstance(prompt, str) or not prompt.strip():
+def prompt_text(prompt: object, redacted: bool | None = None) -> str | None:
+    """The prompt as stored: its first PROMPT_CHARS characters, or None when redacted
+    (None: as `redact_prompts` says now; an import of many asks once)."""
+    if redacted is None:
+        redacted = redact_prompts()
+    if redacted or not isinstance(prompt, str) or not prompt or prompt.isspace():
         return None
     return prompt[:PROMPT_CHARS]
 

@@ -31,6 +31,7 @@ from aitrack.agent_sessions import (
     lane_for,
     name_from_prompt,
     prompt_text,
+    redact_prompts,
     repo_facts,
 )
 from aitrack.clock import now_ms
@@ -196,7 +197,10 @@ def _batch(results: list[FileResult], packed: bool) -> Batch:
     if packed:
         from aitrack.store import import_staging
 
-        runs = [(*run[:4], prompt_text(run[4]), *run[5:]) for r in results for run in r.runs]
+        redacted = redact_prompts()
+        runs = [
+            (*run[:4], prompt_text(run[4], redacted), *run[5:]) for r in results for run in r.runs
+        ]
         tools = [t for r in results for t in r.tools]
         apis = sorted(_best_calls(results).values(), key=_last)  # in id order, as staged
         batch.image = import_staging.pack(runs, tools, apis)
