@@ -88,10 +88,11 @@ def test_time_range_reads_of_api_calls_use_the_covering_index_after_the_upgrade(
     store.close()
 
 
-def test_call_ids_move_to_their_own_index_keeping_rows_rowids_and_rollups(tmp_path: Path):
-    """0014 (SQLite): api_calls and tool_calls are rebuilt with a plain unique id index that a
-    bulk import can drop; rows keep their rowids (sync watermarks), the rollups stay exact
-    and the triggers keep them so afterwards."""
+def test_call_ids_lose_their_indexes_keeping_rows_rowids_and_rollups(tmp_path: Path):
+    """0014 (SQLite): api_calls and tool_calls are rebuilt without the PRIMARY KEY's index
+    (into a plain unique index, which 0015 drops: nothing reads a call by id); rows keep
+    their rowids (sync watermarks), the rollups stay exact and the triggers keep them so
+    afterwards."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     db = connect(url)
     migrate(db, MIGRATIONS[:13])
@@ -129,9 +130,8 @@ def test_call_ids_move_to_their_own_index_keeping_rows_rowids_and_rollups(tmp_pa
                                  "sqlite_autoindex_tool_calls"))
     }  # fmt: skip
     assert indexes == {
-        "api_calls_by_id", "api_calls_by_dedup_key", "api_calls_by_session",
-        "api_calls_by_ts_cost", "tool_calls_by_id", "tool_calls_by_external_id",
-        "tool_calls_by_session", "tool_calls_by_run",
+        "api_calls_by_dedup_key", "api_calls_by_session", "api_calls_by_ts_cost",
+        "tool_calls_by_external_id", "tool_calls_by_session", "tool_calls_by_run",
     }  # fmt: skip
     with db.transaction():  # the rollup triggers are back
         db.execute(
@@ -139,15 +139,19 @@ def test_call_ids_move_to_their_own_index_keeping_rows_rowids_and_rollups(tmp_pa
             "VALUES ('01A4', '01S', 1760000000004, 'claude-sonnet-4-5', 'test', 40, 'k4')"
         )
     assert db.scalar("SELECT sum(input_tokens) FROM api_usage_by_bucket") == 10 + 30 + 40
-    with pytest.raises(sqlite3.IntegrityError), db.transaction():  # ids stay unique
+    with pytest.raises(sqlite3.IntegrityError), db.transaction():  # a tool call stays one
         db.execute(
-            "INSERT INTO tool_calls (id, session_id, ts, name) VALUES ('01T1', '01S', 9, 'Bash')"
+            "INSERT INTO tool_calls (id, session_id, external_id, ts, name) "
+            "VALUES ('01T9', '01S', 'toolu_1', 9, 'Bash')"
         )
     plan = " ".join(
         str(r["detail"])
-        for r in db.query("EXPLAIN QUERY PLAN UPDATE tool_calls SET ok = 1 WHERE id = '01T1'")
+        for r in db.query(
+            "EXPLAIN QUERY PLAN UPDATE tool_calls SET ok = 1 "
+            "WHERE session_id = '01S' AND external_id = 'toolu_1'"
+        )
     )
-    assert "tool_calls_by_id" in plan  # a hook's PostToolUse finds its call by id
+    assert "tool_calls_by_external_id" in plan  # a hook's PostToolUse finds its call by key
     store.close()
 
 

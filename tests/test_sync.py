@@ -54,6 +54,13 @@ def test_two_machines_sync_into_one_shared_store_without_duplicates(tmp_path, st
     assert _count(shared, "interactions") == 3
     row = shared.records.get_session(sid)
     assert row["status"] == "completed" and row["interaction_count"] == 2
+
+    # a laptop that lost its watermarks pushes everything again: the calls, which have no
+    # other key than their ids here, are not stored twice (a SQLite target indexes the ids)
+    local.store.db.execute("DELETE FROM sync_state")
+    sync(local.store.db, shared.db)
+    for table in ("tool_calls", "api_calls"):
+        assert _count(shared, table) == 2, table
     shared.close()
 
 

@@ -367,8 +367,9 @@ def _post_tool(tracker: Any, session: dict, event: dict, agent: str, now: int) -
         return
     with tracker.db.transaction():
         store.finish_tool_call(
-            seen["id"], ok, duration if duration is not None else max(now - seen["ts"], 0)
-        )
+            session["id"], seen["external_id"], ok,
+            duration if duration is not None else max(now - seen["ts"], 0),
+        )  # fmt: skip
         tracker.records.touch_session(session["id"], now)
 
 

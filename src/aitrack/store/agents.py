@@ -196,7 +196,8 @@ _GATHERED_SOURCE, _GATHERED_PER_SESSION_SOURCE = (
 )
 DEDUP_INDEX = "api_calls_by_dedup_key"
 TOOL_KEY_INDEX = "tool_calls_by_external_id"
-# Tables whose ids SQLite keeps unique by an index of their own (migration 0014), <table>_by_id.
+# Tables whose ids SQLite indexes apart from the table (migration 0014), <table>_by_id: only in
+# a store a sync pushes into (migration 0015, store/sync.py).
 IDS_IN_OWN_INDEX = ("api_calls", "tool_calls")
 ID_INDEXES = tuple(f"{table}_by_id" for table in IDS_IN_OWN_INDEX)
 # After appending without the dedup upsert: of the copies of one response, the ones the upsert
@@ -605,10 +606,14 @@ class AgentStore:
             (session_id, external_id),
         )
 
-    def finish_tool_call(self, tool_id: str, ok: bool, duration_ms: int | None) -> None:
+    def finish_tool_call(
+        self, session_id: str, external_id: str, ok: bool, duration_ms: int | None
+    ) -> None:
+        """A tool call's result (PostToolUse), found by its unique (session, external id)."""
         self.db.execute(
-            "UPDATE tool_calls SET ok = ?, duration_ms = COALESCE(duration_ms, ?) WHERE id = ?",
-            (int(ok), duration_ms, tool_id),
+            "UPDATE tool_calls SET ok = ?, duration_ms = COALESCE(duration_ms, ?) "
+            "WHERE session_id = ? AND external_id = ?",
+            (int(ok), duration_ms, session_id, external_id),
         )
 
     # -- api calls ---------------------------------------------------------------------------

@@ -371,6 +371,20 @@ def sqlite_call_ids_in_own_index(db: Database) -> None:
         db.execute(f"CREATE UNIQUE INDEX {table}_by_id ON {table} (id)")
 
 
+def sqlite_drop_call_id_indexes(db: Database) -> None:
+    """SQLite: no index on the ids of api_calls and tool_calls. Nothing looks a call up by
+    id (a hook finishes its tool call by session and external id), the ids are ULIDs with
+    80 random bits, and a response or tool call stored twice is kept out by the dedup key
+    and the (session, external id) unique indexes. The id indexes only cost: every insert,
+    a sort at the end of each bulk import (0.17 s per GB) and 13 MB per GB. A store a sync
+    pushes into gets them back (store/sync.py): there they keep a second push idempotent.
+    PostgreSQL keeps its primary keys."""
+    if db.dialect != "sqlite":
+        return
+    for table in IDS_IN_OWN_INDEX:
+        db.execute(f"DROP INDEX IF EXISTS {table}_by_id")
+
+
 MIGRATIONS: list[Migration] = [
     ("0001_create_sessions", create_sessions),
     ("0002_create_interactions_and_issues", create_interactions_and_issues),
@@ -386,6 +400,7 @@ MIGRATIONS: list[Migration] = [
     ("0012_user_price_cache_write_1h", add_user_price_cache_write_1h),
     ("0013_drop_api_calls_by_model", drop_api_calls_by_model),
     ("0014_sqlite_call_ids_in_own_index", sqlite_call_ids_in_own_index),
+    ("0015_sqlite_drop_call_id_indexes", sqlite_drop_call_id_indexes),
 ]
 
 _LEDGER = "aitrack_migrations"

@@ -14,6 +14,7 @@ from typing import Any
 
 from aitrack.clock import now_ms
 from aitrack.errors import StoreError
+from aitrack.store.agents import IDS_IN_OWN_INDEX
 from aitrack.store.database import Database
 
 # table -> how a row already in the target is treated
@@ -100,6 +101,10 @@ def sync(source: Database, target: Database) -> dict[str, int]:
     tags = _rows_of_entities(source, ids)
     counts["tags"] = _write_tags(target, tags)
 
+    if target.dialect == "sqlite":  # its calls' ids kept unique: a second push adds nothing
+        with target.transaction():
+            for table in IDS_IN_OWN_INDEX:
+                target.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {table}_by_id ON {table} (id)")
     for table in APPEND_ONLY:
         mark = state.get(table, 0)
         cols = ", ".join(_columns(source, table))
