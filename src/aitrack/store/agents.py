@@ -248,17 +248,19 @@ class BulkLoad:
         rowids first_rowid, first_rowid + 1, ... (None: not so: the end scans every key)."""
         if self.seen is None:
             return
+        seen = self.seen
         if first_rowid is None:
             self.seen = None
             return
-        rowids = dict(zip(keys, range(first_rowid, first_rowid + len(keys)), strict=True))
-        if len(rowids) != len(keys):  # not one row per key
+        repeated = {key: seen[key] for key in seen.keys() & keys}  # key -> first copy's rowid
+        size = len(seen)
+        seen.update(zip(keys, range(first_rowid, first_rowid + len(keys)), strict=True))
+        if len(seen) - size + len(repeated) != len(keys):  # not one row per key
             self.seen = None
             return
-        for key in rowids.keys() & self.seen.keys():
-            self.copies.add(self.seen[key])
-            self.copies.add(rowids.pop(key))  # the first copy's rowid stays in seen
-        self.seen.update(rowids)
+        for key, first in repeated.items():
+            self.copies.update((first, seen[key]))
+            seen[key] = first
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
