@@ -24,7 +24,6 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from aitrack import ids
 from aitrack.agent_sessions import (
     close_idle,
     default_name,
@@ -329,10 +328,8 @@ class TranscriptImporter:
         from aitrack import transcripts
 
         if agent == "claude-code":
-            found = transcripts.discover_claude_files(roots or transcripts.default_claude_roots())
-        else:
-            found = transcripts.discover_codex_files(roots or transcripts.default_codex_roots())
-        return [_norm(p) for p in found]
+            return transcripts.claude_file_paths(roots or transcripts.default_claude_roots())
+        return transcripts.codex_file_paths(roots or transcripts.default_codex_roots())
 
     def import_agent(
         self,
@@ -342,7 +339,7 @@ class TranscriptImporter:
         workers: int | None = None,
     ) -> ImportSummary:
         """Import every transcript of agent under roots (default: the agent's own dirs)."""
-        return self.import_files(agent, self.discover(agent, roots), progress, workers)
+        return self.import_files(agent, self.discover(agent, roots), progress, workers, True, True)
 
     def import_files(
         self,
@@ -351,8 +348,10 @@ class TranscriptImporter:
         progress: Progress | None = None,
         workers: int | None = None,
         apply_idle_rule: bool = True,
+        normalised: bool = False,
     ) -> ImportSummary:
-        """Import what is new in these files: each one from its stored offset."""
+        """Import what is new in these files: each one from its stored offset. normalised:
+        the paths are already absolute, normalised strings (as `discover` gives them)."""
         if agent not in AGENTS:
             raise ValueError(f"unknown agent {agent!r}")
         started = time.perf_counter()
@@ -361,7 +360,7 @@ class TranscriptImporter:
         pending: list[tuple[str, int, str | None, int, int]] = []
         total = 0
         for raw in paths:
-            path = _norm(raw)
+            path = str(raw) if normalised else _norm(raw)
             summary.files += 1
             try:
                 st = os.stat(path)
@@ -544,12 +543,14 @@ class TranscriptImporter:
         existing = store.sessions_by_external_ids(agent, sorted(batch.referenced | set(merged)))
         smap = {ext: row["id"] for ext, row in existing.items()}
         new_rows, extend_rows, reopen, renames = [], [], [], []
+        # ids of the new sessions, at once (as ids.new_id(first_ts) would make each)
+        new_ids = iter(_ulids([s.first_ts_ms for ext, s in merged.items() if ext not in existing]))
         for ext, s in merged.items():
             facts = repo_facts(s.cwd)
             prompt = first_prompt.get(ext, (0, None))[1]
             row = existing.get(ext)
             if row is None:
-                sid = ids.new_id(s.first_ts_ms)
+                sid = next(new_ids)
                 smap[ext] = sid
                 meta = {"version": s.version, "parent": s.parent_external_id, "title": s.title}
                 new_rows.append({

@@ -85,9 +85,15 @@ def default_claude_roots() -> list[Path]:
 def discover_claude_files(roots: Sequence[Path]) -> list[Path]:
     """Every ``*.jsonl`` under each root's ``projects/`` (a root may be ``projects/`` itself),
     sorted by path string; symlinked files and dirs are skipped, roots without one ignored."""
+    return [Path(p) for p in claude_file_paths(roots)]
+
+
+def claude_file_paths(roots: Sequence[Path | str]) -> list[str]:
+    """`discover_claude_files` as absolute, normalised path strings (what the importer keys
+    its files by), without a Path object per file."""
     found: set[str] = set()
     for root in roots:
-        root = Path(root).expanduser()
+        root = Path(os.path.abspath(os.path.expanduser(root)))
         if (root / "projects").is_dir():
             base = root / "projects"
         elif root.name == "projects" and root.is_dir():
@@ -95,7 +101,7 @@ def discover_claude_files(roots: Sequence[Path]) -> list[Path]:
         else:
             continue
         walk_jsonl(str(base), found)
-    return [Path(p) for p in sorted(found)]
+    return sorted(found)
 
 
 def parse_claude_file(

@@ -64,9 +64,15 @@ def discover_codex_files(roots: Sequence[Path]) -> list[Path]:
     """``*.jsonl`` under each root's ``sessions/`` and ``archived_sessions/`` (``sessions/``
     wins on the same relative path), or under the root itself when it has neither (saved
     ``codex exec --json`` output); sorted, symlinks skipped."""
+    return [Path(p) for p in codex_file_paths(roots)]
+
+
+def codex_file_paths(roots: Sequence[Path | str]) -> list[str]:
+    """`discover_codex_files` as absolute, normalised path strings (what the importer keys
+    its files by), without a Path object per file."""
     found: set[str] = set()
     for root in roots:
-        root = Path(root).expanduser()
+        root = Path(os.path.abspath(os.path.expanduser(root)))
         subdirs = [root / "sessions", root / "archived_sessions"]
         if not any(d.is_dir() for d in subdirs):
             if root.is_dir():
@@ -76,7 +82,7 @@ def discover_codex_files(roots: Sequence[Path]) -> list[Path]:
         for d in subdirs:
             if d.is_dir() and not d.is_symlink():
                 walk_jsonl(str(d), found, str(d), seen)
-    return [Path(p) for p in sorted(found)]
+    return sorted(found)
 
 
 def parse_codex_file(
