@@ -142,6 +142,12 @@ def test_the_copies_of_a_response_in_several_batches_are_found_by_rowid_not_by_a
 ):
     """Each batch's api_calls take the rowids after the store's last one in the order of
     their keys, so the end looks up only the copies' rows; the result is the upserts'."""
+    with_prompt_only = tmp_path / "corpus"  # and a file with no API response: a batch of none
+    shutil.copytree(corpus, with_prompt_only)
+    first = next(with_prompt_only.rglob("*.jsonl"))
+    prompt = next(ln for ln in first.read_text().splitlines() if '"type":"user"' in ln)
+    (first.parent / "0-prompt-only.jsonl").write_text(prompt + "\n")
+    corpus = with_prompt_only
     rowwise = loaded(tmp_path, "rowwise", corpus, False, monkeypatch)
     monkeypatch.setattr(importing, "BATCH_FILES", 1)
     loads = watched_loads(monkeypatch)

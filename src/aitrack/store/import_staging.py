@@ -336,7 +336,6 @@ def merge(db: Database, source: str, upsert: bool = True) -> tuple[int, int, int
     last = db.scalar("SELECT max(rowid) FROM api_calls") or 0
     appended = db.execute(_APIS[moved] + "ORDER BY a.rowid", (source,))  # in stage order
     staged = db.scalar("SELECT count(*) FROM stage.stage_apis")
-    in_sequence = appended == staged and db.scalar("SELECT max(rowid) FROM api_calls") == (
-        last + appended if appended else None
-    )
+    end = db.scalar("SELECT max(rowid) FROM api_calls") or 0
+    in_sequence = appended == staged and end == last + appended
     return runs, tools, last + 1 if in_sequence else None
