@@ -320,7 +320,8 @@ static PyObject *api_rows(PyObject *self, PyObject *args) {
         }
         /* (key, sess, run, ts, provider, model, i, o, cr, w5, w1, rs, cost, source, request,
          *  request type, sidechain, total, run id, id) */
-        PyObject *from_call[] = {f[2], f[3], f[4], f[5], f[1], f[6], f[7], f[8], f[9], f[10], f[11], f[12]};
+        PyObject *from_call[] = {f[2], f[3], f[4], f[5],  f[1],  f[6],
+                                 f[7], f[8], f[9], f[10], f[11], f[12]};
         for (int j = 0; j < 12; j++)
             PyTuple_SET_ITEM(row, j, Py_NewRef(from_call[j]));
         PyTuple_SET_ITEM(row, 12, cost);

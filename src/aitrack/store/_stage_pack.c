@@ -369,7 +369,8 @@ static PyObject *sum_groups(PyObject *self, PyObject *args) {
     for (Py_ssize_t r = 0; r < PySequence_Fast_GET_SIZE(seq); r++) {
         PyObject *row = PySequence_Fast_GET_ITEM(seq, r);
         if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) < width) {
-            PyErr_Format(PyExc_TypeError, "row %zd is not a tuple of at least %zd values", r, width);
+            PyErr_Format(PyExc_TypeError, "row %zd is not a tuple of at least %zd values", r,
+                         width);
             goto done;
         }
         PyObject *first = PyTuple_GET_ITEM(row, kc[0]);

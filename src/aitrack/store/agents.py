@@ -323,9 +323,10 @@ class AgentStore:
         index and the id indexes of api_calls and tool_calls; the body appends api_calls and
         tool calls and hands each batch's usage to `gather_usage` (or `add_to_rollups`). At the
         end count the gathered usage into the rollups in one pass, keep the best copy of each
-        response and one of each tool call (as the upserts would have), build the indexes (their sorts in threads) and recreate the triggers from their stored
-        SQL, the file syncing in the background meanwhile. All in one transaction: a crash or
-        error rolls the whole load back with the drops.
+        response and one of each tool call (as the upserts would have), build the indexes
+        (their sorts in threads) and recreate the triggers from their stored SQL, the file
+        syncing in the background meanwhile. All in one transaction: a crash or error rolls
+        the whole load back with the drops.
 
         Yields a `BulkLoad`; elsewhere, or on a schema this code does not know, a no-op
         (``appending`` False: the body upserts as usual).

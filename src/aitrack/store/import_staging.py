@@ -198,9 +198,10 @@ def _sum_groups_python(
 ) -> list[tuple[Any, ...]]:
     """The specification of _stage_pack.sum_groups: rows grouped by their values in
     key_columns, the first an int cut into buckets where bucket_ms is not 0 (divided by
-    bucket_ms, truncated toward zero as SQLite divides); per group, in the order groups first appear, the key, the number
-    of rows, each of sum_columns' sums as SQLite's sum() gives it (None where every value is
-    None; a float once a float took part) and each one's number of values that are not None."""
+    bucket_ms, truncated toward zero as SQLite divides); per group, in the order groups first
+    appear, the key, the number of rows, each of sum_columns' sums as SQLite's sum() gives it
+    (None where every value is None; a float once a float took part) and each one's number
+    of values that are not None."""
     if bucket_ms < 0:
         raise ValueError("bucket_ms must not be negative")
     groups: dict[tuple[Any, ...], list[Any]] = {}
