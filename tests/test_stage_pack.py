@@ -1,6 +1,7 @@
-"""The C row binder of the import stage (_stage_pack.c) against its specification, the
-Python path of import_staging.pack: the same image from the same rows, every value type
-bound as Python's sqlite3 binds it, and the same refusals."""
+"""The C parts of the import stage (_stage_pack.c) against their specification, the Python
+path of import_staging.pack: the row binder and the page writer give the same image from the
+same rows (the writer: the same tables, by SQLite's own reading and integrity check), every
+value type stored as Python's sqlite3 binds it, and the same refusals."""
 
 from __future__ import annotations
 
@@ -42,7 +43,56 @@ def test_the_extension_is_built_and_finds_pythons_sqlite():
 
 
 def python_image(runs: list[Any], tools: list[Any], apis: list[Any]) -> bytes:
-    return import_staging._pack_python(import_staging.stage_inserts(runs, tools, apis))
+    rows = import_staging.stage_rows(runs, tools, apis)
+    return import_staging._pack_python(import_staging._inserts(rows))
+
+
+def binder_image(runs: list[Any], tools: list[Any], apis: list[Any]) -> bytes:
+    rows = import_staging.stage_rows(runs, tools, apis)
+    library = import_staging._c_library()
+    return import_staging._c.pack(
+        library, [*import_staging._SETUP, "BEGIN"], import_staging._inserts(rows), ["COMMIT"]
+    )
+
+
+def written_image(tables: list[tuple[str, list[tuple[Any, ...]]]]) -> bytes | None:
+    """The page writer's image of (name, rows) tables with one column per value."""
+    return import_staging._c.build(
+        [(f"CREATE TABLE {name} ({', '.join(f'c{i}' for i in range(len(rows[0]) if rows else 1))})",
+          name, len(rows[0]) if rows else 1, rows) for name, rows in tables]
+    )  # fmt: skip
+
+
+def sqlite_image(tables: list[tuple[str, list[tuple[Any, ...]]]]) -> bytes:
+    conn = sqlite3.connect(":memory:")
+    for name, rows in tables:
+        width = len(rows[0]) if rows else 1
+        conn.execute(f"CREATE TABLE {name} ({', '.join(f'c{i}' for i in range(width))})")
+    for name, rows in tables:
+        width = len(rows[0]) if rows else 1
+        conn.executemany(f"INSERT INTO {name} VALUES ({', '.join('?' * width)})", rows)
+    conn.commit()
+    image = conn.serialize()
+    conn.close()
+    return image
+
+
+def read_back(image: bytes) -> tuple[list[tuple[Any, ...]], dict[str, list[tuple[Any, ...]]]]:
+    """(sqlite_schema rows, every table's rows with rowids and each value's type), after
+    SQLite's integrity check of the image."""
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(image)
+    assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    schema = conn.execute(
+        "SELECT type, name, tbl_name, rootpage, sql FROM sqlite_schema"
+    ).fetchall()
+    out = {}
+    for _, name, *_ in schema:
+        cols = [r[1] for r in conn.execute(f"PRAGMA table_info({name})")]
+        select = ", ".join(f"{c}, typeof({c})" for c in cols)
+        out[name] = conn.execute(f"SELECT rowid, {select} FROM {name} ORDER BY rowid").fetchall()
+    conn.close()
+    return schema, out
 
 
 def tables(image: bytes) -> dict[str, list[tuple[Any, ...]]]:
@@ -63,8 +113,9 @@ def test_the_c_binder_writes_the_image_the_python_path_writes():
     runs = [RUN, (*RUN[:4], "héllo 😀 wörld", True, "01K6JEVNM1ZZZZZZZZZZZZZZZZ")]
     tools = [TOOL, (*TOOL[:6], None, None, "01K6JEVNM0ZZZZZZZZZZZZZZZZ")]
     apis = [API, (*API[:12], None, None, None, "fast", True, 0, None, "01K6JEVNM0YYYYYYYYYYYYYYYY")]
-    image = import_staging.pack(runs, tools, apis)
-    assert image == python_image(runs, tools, apis)
+    image = import_staging.pack(runs, tools, apis)  # written by the page writer
+    assert read_back(image) == read_back(python_image(runs, tools, apis))
+    assert binder_image(runs, tools, apis) == python_image(runs, tools, apis)  # to the byte
     got = tables(image)
     assert [r[-2] for r in got["stage_runs"]] == ["01K6JEVNM1ZZZZZZZZZZZZZZZZ", RUN[-1]]  # id order
     assert got["stage_runs"][0][8:10] == ("héllo 😀 wörld", "text")
@@ -91,13 +142,70 @@ def test_any_values_bind_as_pythons_sqlite3_binds_them(rows):
     except (sqlite3.Error, UnicodeEncodeError, OverflowError):  # lone surrogates, ...
         with pytest.raises((UnicodeEncodeError, OverflowError, RuntimeError)):
             import_staging.pack([], tools, [])
+        with pytest.raises((UnicodeEncodeError, OverflowError, RuntimeError)):
+            binder_image([], tools, [])
         return
-    assert import_staging.pack([], tools, []) == want
+    assert binder_image([], tools, []) == want
+    assert read_back(import_staging.pack([], tools, [])) == read_back(want)
 
 
 def test_a_nan_binds_as_null_as_in_python():
     tools = [(*TOOL[:6], math.nan, *TOOL[7:])]
-    assert import_staging.pack([], tools, []) == python_image([], tools, [])
+    assert binder_image([], tools, []) == python_image([], tools, [])
+    assert read_back(import_staging.pack([], tools, [])) == read_back(python_image([], tools, []))
+
+
+cell_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.sampled_from([0, 1, -1, 127, 128, -128, -129, 32767, 32768, 2**23, 2**31, 2**47, 2**48]),
+    st.floats(allow_nan=True),
+    st.text(max_size=300),
+    st.binary(max_size=40),
+)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.lists(st.tuples(*[cell_values] * 4), max_size=60), min_size=1, max_size=4))
+def test_the_page_writer_stores_the_tables_sqlite_stores(tables):
+    """Schema rows, root pages, rowids, every value and its type: as SQLite makes them from
+    the same rows, and SQLite's integrity check passes."""
+    named = [(f"t{i}", rows) for i, rows in enumerate(tables)]
+    try:
+        want = sqlite_image(named)
+    except (UnicodeEncodeError, OverflowError):  # what Python's sqlite3 refuses, it refuses
+        with pytest.raises((UnicodeEncodeError, OverflowError)):
+            written_image(named)
+        return
+    got = written_image(named)
+    assert got is not None
+    assert read_back(got) == read_back(want)
+
+
+def test_tables_of_many_pages_get_interior_pages_on_two_levels():
+    rows = [(i, f"v{i % 97}", i * 0.5) for i in range(180_000)]  # about 800 leaves
+    wide = [(i, "x" * 1500) for i in range(2_000)]  # two rows a page
+    named = [("small", [(1, "a", None)]), ("many", rows), ("wide", wide), ("empty", [])]
+    got = written_image(named)
+    assert got is not None
+    assert read_back(got) == read_back(sqlite_image(named))
+    conn = sqlite3.connect(":memory:")
+    conn.deserialize(got)
+    assert conn.execute("SELECT c1 FROM many WHERE rowid = 123457").fetchone() == ("v72",)
+    pages = conn.execute(
+        "SELECT count(*) FROM dbstat WHERE name = 'many' AND pagetype = 'internal'"
+    )
+    assert pages.fetchone()[0] > 2  # a root above internal pages above the leaves
+    conn.close()
+
+
+def test_a_row_larger_than_a_page_is_left_to_sqlite():
+    huge = [("a", "x" * 5000)]
+    assert written_image([("t", huge)]) is None
+    tools = [(*TOOL[:3], "y" * 9000, *TOOL[4:])]  # a tool name of 9 kB: the binder packs it
+    image = import_staging.pack([], tools, [])
+    assert read_back(image) == read_back(python_image([], tools, []))
 
 
 @pytest.mark.parametrize(

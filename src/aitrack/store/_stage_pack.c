@@ -275,6 +275,460 @@ done:
     return result;
 }
 
+/* ---- build: the stage image written directly in SQLite's file format ------------------------
+ *
+ * Binding each row into SQLite was most of a worker's packing (about 1 CPU-s per GB): each
+ * insert goes through the virtual machine, the pager and the b-tree balancer. The stage is
+ * written once and read once, every table in rowid order, so its pages can be laid out
+ * directly: a record per row, cells packed into leaf pages in rowid order, interior pages
+ * above them, the tables' root pages right after page 1 (as SQLite allocates them for the same
+ * CREATE TABLE statements on an empty database). The specification is the same tables made by
+ * SQLite from the same rows (`pack`): tests compare every value and its type, and SQLite's own
+ * integrity check. A row too large for one page (an overflow chain) is not laid out here: the
+ * caller then packs with `pack`. */
+
+#define PAGE 4096
+#define MAX_LOCAL (PAGE - 35) /* a table leaf's largest payload kept on its page */
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+} Bytes;
+
+static int bytes_grow(Bytes *b, size_t more) {
+    if (b->len + more <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 1 << 16;
+    while (cap < b->len + more)
+        cap *= 2;
+    unsigned char *p = PyMem_Realloc(b->p, cap);
+    if (p == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int varint_len(unsigned long long v) {
+    int n = 1;
+    if (v > 0x00ffffffffffffffULL)
+        return 9;
+    while (v >>= 7)
+        n++;
+    return n;
+}
+
+/* SQLite's varint: big-endian groups of 7 bits, the high bit set on all but the last (the
+ * ninth byte, if any, holds 8 bits). Returns its length. */
+static int put_varint(unsigned char *out, unsigned long long v) {
+    if (v > 0x00ffffffffffffffULL) {
+        out[8] = (unsigned char)v;
+        v >>= 8;
+        for (int i = 7; i >= 0; i--) {
+            out[i] = (unsigned char)((v & 0x7f) | 0x80);
+            v >>= 7;
+        }
+        return 9;
+    }
+    unsigned char tmp[10];
+    int n = 0;
+    do {
+        tmp[n++] = (unsigned char)((v & 0x7f) | 0x80);
+        v >>= 7;
+    } while (v);
+    tmp[0] &= 0x7f;
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static void put_be(unsigned char *out, unsigned long long v, int n) {
+    for (int i = n - 1; i >= 0; i--) {
+        out[i] = (unsigned char)v;
+        v >>= 8;
+    }
+}
+
+/* A value's serial type and body (as SQLite's record format, schema format 4): NULL 0; ints
+ * 8 (0) and 9 (1), else the fewest of 1, 2, 3, 4, 6 or 8 bytes; REAL 7 (a NaN is NULL, as
+ * sqlite3_bind_double makes it); TEXT 13 + 2n (UTF-8); BLOB 12 + 2n. */
+typedef struct {
+    unsigned long long type;
+    int size;               /* body bytes */
+    long long i;            /* an int, or a float's bits */
+    const unsigned char *s; /* text or blob bytes */
+} Field;
+
+static int field_of(PyObject *v, Field *f) {
+    f->s = NULL;
+    if (v == Py_None) {
+        f->type = 0, f->size = 0;
+    } else if (PyLong_Check(v)) {
+        int overflow = 0;
+        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow) {
+            PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to SQLite INTEGER");
+            return -1;
+        }
+        if (x == -1 && PyErr_Occurred())
+            return -1;
+        f->i = x;
+        if (x == 0 || x == 1)
+            f->type = 8 + (unsigned long long)x, f->size = 0;
+        else if (x >= -128 && x <= 127)
+            f->type = 1, f->size = 1;
+        else if (x >= -32768 && x <= 32767)
+            f->type = 2, f->size = 2;
+        else if (x >= -8388608 && x <= 8388607)
+            f->type = 3, f->size = 3;
+        else if (x >= -2147483648LL && x <= 2147483647LL)
+            f->type = 4, f->size = 4;
+        else if (x >= -140737488355328LL && x <= 140737488355327LL)
+            f->type = 5, f->size = 6;
+        else
+            f->type = 6, f->size = 8;
+    } else if (PyFloat_Check(v)) {
+        double d = PyFloat_AS_DOUBLE(v);
+        if (d != d) {
+            f->type = 0, f->size = 0;
+        } else {
+            memcpy(&f->i, &d, 8);
+            f->type = 7, f->size = 8;
+        }
+    } else if (PyUnicode_Check(v)) {
+        Py_ssize_t n;
+        const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+        if (s == NULL)
+            return -1;
+        /* a size past one page only sends the table back to `pack` */
+        f->type = 13 + 2 * (unsigned long long)n, f->size = (int)(n > INT_MAX ? INT_MAX : n);
+        f->s = (const unsigned char *)s;
+    } else if (PyBytes_Check(v)) {
+        Py_ssize_t n = PyBytes_GET_SIZE(v);
+        f->type = 12 + 2 * (unsigned long long)n, f->size = (int)(n > INT_MAX ? INT_MAX : n);
+        f->s = (const unsigned char *)PyBytes_AS_STRING(v);
+    } else {
+        PyErr_Format(PyExc_TypeError, "cannot bind a value of type %.100s", Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+/* A record header's size: the serial types' bytes plus its own varint. */
+static size_t header_size(size_t types) {
+    size_t h = types + 1;
+    while (types + (size_t)varint_len(h) != h)
+        h = types + (size_t)varint_len(h);
+    return h;
+}
+
+/* Write the record of fields into out (room for it checked by the caller); its length. */
+static size_t put_record(unsigned char *out, const Field *f, Py_ssize_t n, size_t header) {
+    unsigned char *p = out + put_varint(out, header);
+    for (Py_ssize_t i = 0; i < n; i++)
+        p += put_varint(p, f[i].type);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (f[i].type >= 12) {
+            memcpy(p, f[i].s, (size_t)f[i].size);
+        } else if (f[i].size) {
+            put_be(p, (unsigned long long)f[i].i, f[i].size);
+        }
+        p += f[i].size;
+    }
+    return (size_t)(p - out);
+}
+
+/* A b-tree page being filled: cells stored from the end down, pointers from the header up. */
+typedef struct {
+    unsigned char page[PAGE];
+    int hdr;        /* offset of the b-tree page header (100 on page 1) */
+    int interior;   /* 12-byte header, else 8 */
+    int cells;
+    int content;    /* start of the cell content area */
+    long long last; /* the largest rowid under this page */
+} Node;
+
+static void node_init(Node *n, int hdr, int interior) {
+    memset(n->page, 0, PAGE);
+    n->hdr = hdr;
+    n->interior = interior;
+    n->cells = 0;
+    n->content = PAGE;
+    n->last = 0;
+}
+
+static int node_fits(const Node *n, size_t cell) {
+    int top = n->hdr + (n->interior ? 12 : 8) + 2 * (n->cells + 1);
+    return (long)n->content - (long)cell >= top;
+}
+
+static void node_add(Node *n, const unsigned char *cell, size_t len) {
+    n->content -= (int)len;
+    memcpy(n->page + n->content, cell, len);
+    put_be(n->page + n->hdr + (n->interior ? 12 : 8) + 2 * n->cells, (unsigned)n->content, 2);
+    n->cells++;
+}
+
+static void node_finish(Node *n, unsigned right) {
+    unsigned char *h = n->page + n->hdr;
+    h[0] = n->interior ? 0x05 : 0x0D;
+    put_be(h + 3, (unsigned)n->cells, 2);
+    put_be(h + 5, (unsigned)(n->content == 65536 ? 0 : n->content), 2);
+    if (n->interior)
+        put_be(h + 8, right, 4);
+}
+
+/* Pages of the file after the roots, and where each finished page goes. */
+typedef struct {
+    Bytes file; /* every page, page 1 first */
+    unsigned pages;
+} Image;
+
+static unsigned image_add(Image *im, const unsigned char *page) {
+    if (bytes_grow(&im->file, PAGE) < 0)
+        return 0;
+    memcpy(im->file.p + im->file.len, page, PAGE);
+    im->file.len += PAGE;
+    return ++im->pages;
+}
+
+/* Lay out one table: its leaves appended, interior levels above, the top node written at its
+ * root page. 1 done, 0 a row too large for one page, -1 an error. */
+static int build_table(Image *im, unsigned root, PyObject *rows, Py_ssize_t width) {
+    PyObject *seq = PySequence_Fast(rows, "rows must be a list of tuples");
+    if (seq == NULL)
+        return -1;
+    Field *fields = PyMem_Malloc(sizeof(Field) * (size_t)(width ? width : 1));
+    Node *node = PyMem_Malloc(sizeof(Node));
+    unsigned char *cell = PyMem_Malloc(PAGE * 2);
+    unsigned *kids = NULL;      /* pages of the level being built */
+    long long *kid_last = NULL; /* their largest rowids */
+    size_t n_kids = 0, cap = 0;
+    int status = -1;
+    if (fields == NULL || node == NULL || cell == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    node_init(node, 0, 0);
+#define PUSH_KID(page_no, last_rowid)                                                           \
+    do {                                                                                       \
+        if (n_kids == cap) {                                                                   \
+            cap = cap ? 2 * cap : 256;                                                         \
+            unsigned *k = PyMem_Realloc(kids, cap * sizeof *k);                                \
+            long long *l = PyMem_Realloc(kid_last, cap * sizeof *l);                           \
+            if (k) kids = k;                                                                   \
+            if (l) kid_last = l;                                                               \
+            if (!k || !l) { PyErr_NoMemory(); goto done; }                                      \
+        }                                                                                      \
+        kids[n_kids] = (page_no);                                                              \
+        kid_last[n_kids++] = (last_rowid);                                                     \
+    } while (0)
+    for (Py_ssize_t r = 0; r < n; r++) {
+        PyObject *row = PySequence_Fast_GET_ITEM(seq, r);
+        if (!PyTuple_Check(row)) {
+            PyErr_Format(PyExc_TypeError, "row %zd is a %.100s, not a tuple", r, Py_TYPE(row)->tp_name);
+            goto done;
+        }
+        if (PyTuple_GET_SIZE(row) != width) {
+            PyErr_Format(PyExc_ValueError, "row %zd has %zd values for %zd columns", r,
+                         PyTuple_GET_SIZE(row), width);
+            goto done;
+        }
+        size_t header = 0, body = 0;
+        for (Py_ssize_t i = 0; i < width; i++) {
+            if (field_of(PyTuple_GET_ITEM(row, i), &fields[i]) < 0)
+                goto done;
+            header += (size_t)varint_len(fields[i].type);
+            body += (size_t)fields[i].size;
+            if (body > MAX_LOCAL) {
+                status = 0;
+                goto done;
+            }
+        }
+        header = header_size(header);
+        size_t payload = header + body;
+        if (payload > MAX_LOCAL) {
+            status = 0;
+            goto done;
+        }
+        long long rowid = r + 1;
+        size_t len = (size_t)put_varint(cell, payload);
+        len += (size_t)put_varint(cell + len, (unsigned long long)rowid);
+        len += put_record(cell + len, fields, width, header);
+        if (!node_fits(node, len)) { /* this leaf is full: it goes after the pages so far */
+            node_finish(node, 0);
+            unsigned page_no = image_add(im, node->page);
+            if (!page_no)
+                goto done;
+            PUSH_KID(page_no, node->last);
+            node_init(node, 0, 0);
+        }
+        node_add(node, cell, len);
+        node->last = rowid;
+    }
+    node_finish(node, 0);
+    if (n_kids == 0) { /* one leaf: the root itself */
+        memcpy(im->file.p + (size_t)(root - 1) * PAGE, node->page, PAGE);
+        status = 1;
+        goto done;
+    }
+    {
+        unsigned page_no = image_add(im, node->page);
+        if (!page_no)
+            goto done;
+        PUSH_KID(page_no, node->last);
+    }
+    for (;;) { /* interior levels: each node has at least 2 children, the last its right one */
+        unsigned *level = kids;
+        long long *level_last = kid_last;
+        size_t count = n_kids;
+        kids = NULL, kid_last = NULL, n_kids = 0, cap = 0;
+        /* a child's cell is at most 13 bytes and a 2-byte pointer: 272 always fit */
+        size_t per_node = (PAGE - 12) / 15, nodes = (count + per_node - 1) / per_node;
+        for (size_t g = 0, k = 0; g < nodes; g++) {
+            size_t take = count / nodes + (g < count % nodes);
+            node_init(node, 0, 1);
+            for (size_t j = 0; j + 1 < take; j++, k++) {
+                put_be(cell, level[k], 4);
+                size_t clen = 4 + (size_t)put_varint(cell + 4, (unsigned long long)level_last[k]);
+                node_add(node, cell, clen);
+            }
+            node->last = level_last[k];
+            node_finish(node, level[k]);
+            k++;
+            if (nodes == 1) { /* the top: written at the root */
+                memcpy(im->file.p + (size_t)(root - 1) * PAGE, node->page, PAGE);
+                PyMem_Free(level);
+                PyMem_Free(level_last);
+                status = 1;
+                goto done;
+            }
+            unsigned page_no = image_add(im, node->page);
+            if (!page_no) {
+                PyMem_Free(level);
+                PyMem_Free(level_last);
+                goto done;
+            }
+            PUSH_KID(page_no, node->last);
+        }
+        PyMem_Free(level);
+        PyMem_Free(level_last);
+    }
+#undef PUSH_KID
+done:
+    PyMem_Free(fields);
+    PyMem_Free(node);
+    PyMem_Free(cell);
+    PyMem_Free(kids);
+    PyMem_Free(kid_last);
+    Py_DECREF(seq);
+    return status;
+}
+
+PyDoc_STRVAR(build_doc,
+"build(tables) -> bytes | None\n\n"
+"The SQLite database (4096-byte pages, UTF-8, schema format 4) that CREATE TABLE of each of\n"
+"`tables` ((create_sql, name, width, rows) each, in order, on an empty database) and an\n"
+"INSERT of each row (rowids 1, 2, ... in order) would hold, written directly. None when a row\n"
+"does not fit on one page (an overflow chain): pack those with `pack`.");
+
+static PyObject *build(PyObject *self, PyObject *args) {
+    PyObject *tables;
+    if (!PyArg_ParseTuple(args, "O:build", &tables))
+        return NULL;
+    PyObject *seq = PySequence_Fast(tables, "tables must be a list of (sql, name, width, rows)");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t nt = PySequence_Fast_GET_SIZE(seq);
+    Image im = {{NULL, 0, 0}, 0};
+    Node *schema = PyMem_Malloc(sizeof(Node));
+    unsigned char *cell = PyMem_Malloc(PAGE * 2);
+    PyObject *result = NULL;
+    if (schema == NULL || cell == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* page 1 and the roots first, in the order SQLite allocates them */
+    unsigned char blank[PAGE] = {0};
+    for (Py_ssize_t t = 0; t <= nt; t++)
+        if (!image_add(&im, blank))
+            goto done;
+    node_init(schema, 100, 0);
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, t);
+        PyObject *sql, *name, *rows;
+        Py_ssize_t width;
+        if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "UUnO", &sql, &name, &width, &rows)) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "tables must be a list of (sql, name, width, rows)");
+            goto done;
+        }
+        unsigned root = (unsigned)(t + 2);
+        int built = build_table(&im, root, rows, width);
+        if (built < 0)
+            goto done;
+        if (built == 0) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        /* its sqlite_schema row: ('table', name, name, root, sql) */
+        Field f[5];
+        PyObject *type = PyUnicode_FromString("table"), *rootpage = PyLong_FromUnsignedLong(root);
+        if (type == NULL || rootpage == NULL) {
+            Py_XDECREF(type);
+            Py_XDECREF(rootpage);
+            goto done;
+        }
+        int bad = field_of(type, &f[0]) < 0 || field_of(name, &f[1]) < 0 ||
+                  field_of(name, &f[2]) < 0 || field_of(rootpage, &f[3]) < 0 ||
+                  field_of(sql, &f[4]) < 0;
+        size_t header = 0, body = 0;
+        for (int i = 0; !bad && i < 5; i++) {
+            header += (size_t)varint_len(f[i].type);
+            body += (size_t)f[i].size;
+        }
+        header = header_size(header);
+        size_t len = 0;
+        if (!bad && header + body < 1000) {
+            len = (size_t)put_varint(cell, header + body);
+            len += (size_t)put_varint(cell + len, (unsigned long long)(t + 1));
+            len += put_record(cell + len, f, 5, header);
+        }
+        Py_DECREF(type);
+        Py_DECREF(rootpage);
+        if (bad)
+            goto done;
+        if (len == 0 || !node_fits(schema, len)) {
+            PyErr_SetString(PyExc_ValueError, "the schema does not fit on page 1");
+            goto done;
+        }
+        node_add(schema, cell, len);
+    }
+    node_finish(schema, 0);
+    memcpy(im.file.p + 100, schema->page + 100, PAGE - 100);
+    /* the database header */
+    unsigned char *h = im.file.p;
+    memcpy(h, "SQLite format 3", 16);
+    put_be(h + 16, PAGE, 2);
+    h[18] = 1, h[19] = 1, h[20] = 0, h[21] = 64, h[22] = 32, h[23] = 32;
+    /* the change counter, version-valid-for and SQLite version stay 0, as in the image
+     * sqlite3_serialize makes of an in-memory database: the size in pages is valid */
+    put_be(h + 28, im.pages, 4);     /* size in pages */
+    put_be(h + 40, (unsigned)nt, 4); /* schema cookie: one per CREATE TABLE */
+    put_be(h + 44, 4, 4);            /* schema format */
+    put_be(h + 56, 1, 4);            /* UTF-8 */
+    result = PyBytes_FromStringAndSize((const char *)im.file.p, (Py_ssize_t)im.file.len);
+done:
+    PyMem_Free(im.file.p);
+    PyMem_Free(schema);
+    PyMem_Free(cell);
+    Py_DECREF(seq);
+    return result;
+}
+
 /* One group of sum_groups: its row count, then per summed column the integer sum, the float
  * sum, whether a float took part and how many values were not None. */
 typedef struct {
@@ -490,6 +944,7 @@ done:
 static PyMethodDef methods[] = {
     {"pack", pack, METH_VARARGS, pack_doc},
     {"sum_groups", sum_groups, METH_VARARGS, sum_groups_doc},
+    {"build", build, METH_VARARGS, build_doc},
     {NULL, NULL, 0, NULL},
 };
 

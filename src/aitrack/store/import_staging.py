@@ -133,34 +133,47 @@ def pack(
 
     Every image has the same schema, tables created before any row: the same root pages
     and schema cookie, so statements the store compiled against an earlier stage stay valid.
-    The rows are bound in C (_stage_pack.c) where it was built and finds Python's SQLite
-    library; `_pack_python` is its specification.
+    Where _stage_pack.c was built, its `build` writes the pages directly (a fifth of the
+    time); a table with a row larger than a page is bound into SQLite instead, by its `pack`
+    where it finds Python's SQLite library, else in Python. `_pack_python` is the
+    specification of all three: the same tables from the same rows.
     """
-    inserts = stage_inserts(runs, tools, apis)
+    rows = stage_rows(runs, tools, apis)
+    if _c is not None:  # the pages written directly; None: a row needs more than a page
+        image = _c.build(
+            [
+                (create, name, len(columns), table_rows)
+                for (name, columns), create, table_rows in zip(
+                    _STAGE_SCHEMA, _CREATES, rows, strict=True
+                )
+            ]
+        )
+        if image is not None:
+            return image  # type: ignore[no-any-return]
+    inserts = _inserts(rows)
     library = _c_library()
     if library is not None:
         return _c.pack(library, [*_SETUP, "BEGIN"], inserts, ["COMMIT"])
     return _pack_python(inserts)
 
 
-def stage_inserts(
+def stage_rows(
     runs: Iterable[Sequence[Any]], tools: Iterable[Sequence[Any]], apis: Iterable[Sequence[Any]]
-) -> list[tuple[str, list[Sequence[Any]]]]:
-    """(statement, rows) of every stage table, rows in id order, with the api_calls' usage."""
+) -> list[list[Sequence[Any]]]:
+    """The rows of each stage table (_STAGE_SCHEMA's order), in id order, with the
+    api_calls' usage."""
     apis = list(apis)
-    inserts = [
-        (_insert(name, len(columns)), sorted(rows, key=_LAST))
-        for (name, columns), rows in zip(STAGE_TABLES.items(), (runs, tools, apis), strict=True)
-    ]
+    staged: list[list[Sequence[Any]]] = [sorted(rows, key=_LAST) for rows in (runs, tools, apis)]
     usage = usage_sums(apis)
-    inserts.append((_insert("stage_usage", len(_USAGE_COLUMNS)), usage))
-    sessions = session_sums(usage)
-    inserts.append((_insert("stage_session_usage", len(_SESSION_USAGE_COLUMNS)), sessions))
-    return inserts
+    return [*staged, usage, session_sums(usage)]
 
 
-def _insert(table: str, width: int) -> str:
-    return f"INSERT INTO {table} VALUES ({', '.join('?' for _ in range(width))})"
+def _inserts(rows: list[list[Sequence[Any]]]) -> list[tuple[str, list[Sequence[Any]]]]:
+    """(INSERT statement, rows) of each stage table: what SQLite is given to make the image."""
+    return [
+        (f"INSERT INTO {name} VALUES ({', '.join('?' for _ in columns)})", table_rows)
+        for (name, columns), table_rows in zip(_STAGE_SCHEMA, rows, strict=True)
+    ]
 
 
 def usage_sums(apis: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
@@ -237,17 +250,13 @@ def _sum_groups_python(
     return out
 
 
-_SETUP = [
-    "PRAGMA journal_mode=OFF",  # a scratch copy: no rollback, a third faster
-    *(
-        f"CREATE TABLE {name} ({', '.join(columns)})"
-        for name, columns in (
-            *STAGE_TABLES.items(),
-            ("stage_usage", _USAGE_COLUMNS),
-            ("stage_session_usage", _SESSION_USAGE_COLUMNS),
-        )
-    ),
+_STAGE_SCHEMA: list[tuple[str, tuple[str, ...]]] = [
+    *STAGE_TABLES.items(),
+    ("stage_usage", _USAGE_COLUMNS),
+    ("stage_session_usage", _SESSION_USAGE_COLUMNS),
 ]
+_CREATES = [f"CREATE TABLE {name} ({', '.join(columns)})" for name, columns in _STAGE_SCHEMA]
+_SETUP = ["PRAGMA journal_mode=OFF", *_CREATES]  # a scratch copy: no rollback, a third faster
 
 
 def _pack_python(inserts: list[tuple[str, list[Sequence[Any]]]]) -> bytes:
