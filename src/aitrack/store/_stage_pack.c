@@ -1,5 +1,6 @@
-/* aitrack.store._stage_pack: the row binding of import_staging.pack, and the usage sums of
- * its api_calls (sum_groups), in C.
+/* aitrack.store._stage_pack: import_staging.pack in C. `build` writes a stage image's pages
+ * directly (see its section below); `pack`, the row binder here, makes the images `build`
+ * cannot (a row over a page); `sum_groups` sums the stage's api_calls for its usage tables.
  *
  * A worker packs each task's runs, tool calls and api_calls into an in-memory SQLite database
  * and hands it over serialized. Python's executemany spends about 3 us per 20-column row
