@@ -133,6 +133,17 @@ static int exec_all(sqlite3 *db, PyObject *statements) {
     return 0;
 }
 
+/* An int (bool included) as SQLite's 64-bit INTEGER, as Python's sqlite3 converts it. */
+static int int64_of(PyObject *v, long long *x) {
+    int overflow = 0;
+    *x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (overflow) {
+        PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to SQLite INTEGER");
+        return -1;
+    }
+    return *x == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
 /* Bind one value as Python's sqlite3 module would. The row keeps it (and its UTF-8) alive
  * until the step: no copy. */
 static int bind_value(sqlite3_stmt *st, int i, PyObject *v) {
@@ -140,13 +151,8 @@ static int bind_value(sqlite3_stmt *st, int i, PyObject *v) {
     if (v == Py_None) {
         rc = api.bind_null(st, i);
     } else if (PyLong_Check(v)) {
-        int overflow = 0;
-        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-        if (overflow) {
-            PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to SQLite INTEGER");
-            return -1;
-        }
-        if (x == -1 && PyErr_Occurred())
+        long long x;
+        if (int64_of(v, &x) < 0)
             return -1;
         rc = api.bind_int64(st, i, x);
     } else if (PyFloat_Check(v)) {
@@ -367,13 +373,8 @@ static int field_of(PyObject *v, Field *f) {
     if (v == Py_None) {
         f->type = 0, f->size = 0;
     } else if (PyLong_Check(v)) {
-        int overflow = 0;
-        long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-        if (overflow) {
-            PyErr_SetString(PyExc_OverflowError, "Python int too large to convert to SQLite INTEGER");
-            return -1;
-        }
-        if (x == -1 && PyErr_Occurred())
+        long long x;
+        if (int64_of(v, &x) < 0)
             return -1;
         f->i = x;
         if (x == 0 || x == 1)
