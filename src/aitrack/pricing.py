@@ -512,11 +512,7 @@ class BulkPricer:
         fast: bool = False,
     ) -> PriceResult:
         day = (_now_ms() if at_ms is None else at_ms) // _DAY_MS
-        plan = self._plans.get((provider, model, day, fast))
-        if plan is None:
-            plan = self._plans[(provider, model, day, fast)] = self._plan(
-                provider, model, day, fast
-            )
+        plan = self._plan_of(provider, model, day, fast)
         if type(plan) is _Linear:
             u = usage
             i, o, cr = u.input_tokens, u.output_tokens, u.cache_read_tokens
@@ -600,11 +596,16 @@ class BulkPricer:
         attributes: base and each tier's coefficients over (input, output, cache read,
         write 5m, write 1h, reasoning, per request), denominator, source); None when such
         rows need `cost` itself. For the importer's row builder in C (importing/_api_rows.c)."""
-        key = (provider, model, at_ms // _DAY_MS, fast)
+        plan = self._plan_of(provider, model, at_ms // _DAY_MS, fast)
+        return plan if type(plan) is _Linear else None
+
+    def _plan_of(self, provider: str | None, model: str, day: int, fast: bool) -> Any:
+        """The memoised plan of a model on a UTC day (`_plan`)."""
+        key = (provider, model, day, fast)
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = self._plan(provider, model, key[2], fast)
-        return plan if type(plan) is _Linear else None
+            plan = self._plans[key] = self._plan(provider, model, day, fast)
+        return plan
 
     def _plan(self, provider: str | None, model: str, day: int, fast: bool) -> Any:
         own = self._user.get((model or "").strip().lower())

@@ -231,19 +231,7 @@ static PyObject *api_rows(PyObject *self, PyObject *args) {
         for (int j = 0; clean && j < 5; j++)
             clean = !__builtin_add_overflow(total, t[j], &total);
         if (!clean) { /* a number past 64 bits, or not a number: the specification's row */
-            PyObject *one_call = PyList_New(1), *one_id = PyList_New(1), *rows = NULL;
-            if (one_call == NULL || one_id == NULL) {
-                Py_XDECREF(one_call);
-                Py_XDECREF(one_id);
-                goto fail;
-            }
-            Py_INCREF(a);
-            PyList_SET_ITEM(one_call, 0, a);
-            Py_INCREF(call_id);
-            PyList_SET_ITEM(one_id, 0, call_id);
-            rows = PyObject_CallFunctionObjArgs(fallback, one_call, one_id, run_of, pricer, NULL);
-            Py_DECREF(one_call);
-            Py_DECREF(one_id);
+            PyObject *rows = PyObject_CallFunction(fallback, "[O][O]OO", a, call_id, run_of, pricer);
             if (rows == NULL)
                 goto fail;
             if (!PyList_Check(rows) || PyList_GET_SIZE(rows) != 1) {

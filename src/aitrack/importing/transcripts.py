@@ -339,7 +339,8 @@ class TranscriptImporter:
         workers: int | None = None,
     ) -> ImportSummary:
         """Import every transcript of agent under roots (default: the agent's own dirs)."""
-        return self.import_files(agent, self.discover(agent, roots), progress, workers, True, True)
+        paths = self.discover(agent, roots)
+        return self.import_files(agent, paths, progress, workers, normalised=True)
 
     def import_files(
         self,

@@ -442,6 +442,22 @@ static size_t put_record(unsigned char *out, const Field *f, Py_ssize_t n, size_
     return (size_t)(p - out);
 }
 
+/* The table-leaf cell of a row (payload size, rowid, record) written into out; its length,
+ * or 0 (nothing written) where the payload would not fit on one page. out holds a page. */
+static size_t put_cell(unsigned char *out, const Field *f, Py_ssize_t n, long long rowid) {
+    size_t types = 0, body = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        types += (size_t)varint_len(f[i].type);
+        body += (size_t)f[i].size;
+    }
+    size_t header = header_size(types), payload = header + body;
+    if (body > MAX_LOCAL || payload > MAX_LOCAL)
+        return 0;
+    size_t len = (size_t)put_varint(out, payload);
+    len += (size_t)put_varint(out + len, (unsigned long long)rowid);
+    return len + put_record(out + len, f, n, header);
+}
+
 /* A b-tree page being filled: cells stored from the end down, pointers from the header up. */
 typedef struct {
     unsigned char page[PAGE];
@@ -539,27 +555,15 @@ static int build_table(Image *im, unsigned root, PyObject *rows, Py_ssize_t widt
                          PyTuple_GET_SIZE(row), width);
             goto done;
         }
-        size_t header = 0, body = 0;
-        for (Py_ssize_t i = 0; i < width; i++) {
+        for (Py_ssize_t i = 0; i < width; i++)
             if (field_of(PyTuple_GET_ITEM(row, i), &fields[i]) < 0)
                 goto done;
-            header += (size_t)varint_len(fields[i].type);
-            body += (size_t)fields[i].size;
-            if (body > MAX_LOCAL) {
-                status = 0;
-                goto done;
-            }
-        }
-        header = header_size(header);
-        size_t payload = header + body;
-        if (payload > MAX_LOCAL) {
+        long long rowid = r + 1;
+        size_t len = put_cell(cell, fields, width, rowid);
+        if (len == 0) { /* an overflow chain: not laid out here */
             status = 0;
             goto done;
         }
-        long long rowid = r + 1;
-        size_t len = (size_t)put_varint(cell, payload);
-        len += (size_t)put_varint(cell + len, (unsigned long long)rowid);
-        len += put_record(cell + len, fields, width, header);
         if (!node_fits(node, len)) { /* this leaf is full: it goes after the pages so far */
             node_finish(node, 0);
             unsigned page_no = image_add(im, node->page);
@@ -687,18 +691,7 @@ static PyObject *build(PyObject *self, PyObject *args) {
         int bad = field_of(type, &f[0]) < 0 || field_of(name, &f[1]) < 0 ||
                   field_of(name, &f[2]) < 0 || field_of(rootpage, &f[3]) < 0 ||
                   field_of(sql, &f[4]) < 0;
-        size_t header = 0, body = 0;
-        for (int i = 0; !bad && i < 5; i++) {
-            header += (size_t)varint_len(f[i].type);
-            body += (size_t)f[i].size;
-        }
-        header = header_size(header);
-        size_t len = 0;
-        if (!bad && header + body < 1000) {
-            len = (size_t)put_varint(cell, header + body);
-            len += (size_t)put_varint(cell + len, (unsigned long long)(t + 1));
-            len += put_record(cell + len, f, 5, header);
-        }
+        size_t len = bad ? 0 : put_cell(cell, f, 5, t + 1);
         Py_DECREF(type);
         Py_DECREF(rootpage);
         if (bad)

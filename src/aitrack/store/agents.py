@@ -207,9 +207,10 @@ _WORSE_COPIES = (
     f"ORDER BY {TOKEN_SUM.format(p='')} DESC, is_sidechain, rowid) AS n FROM api_calls "
     "WHERE dedup_key IS NOT NULL AND {copies}) WHERE n > 1"
 )
-_EVERY_REPEATED_KEY = (
-    "SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL "
-    "GROUP BY dedup_key HAVING count(*) > 1"
+# The copies of every response stored more than once, found by a scan of every key.
+_EVERY_REPEATED_COPY = (
+    "dedup_key IN (SELECT dedup_key FROM api_calls WHERE dedup_key IS NOT NULL "
+    "GROUP BY dedup_key HAVING count(*) > 1)"
 )
 # After appending tool calls without their upsert: the copies of each tool call stored more
 # than once (one session, one external id), numbered in the order they were stored.
@@ -382,7 +383,7 @@ class AgentStore:
         for table in _GATHERED_TABLES:
             self.db.execute(f"DROP TABLE scratch.{table}")
         if load.seen is None:
-            self._drop_worse_copies(f"dedup_key IN ({_EVERY_REPEATED_KEY})")
+            self._drop_worse_copies(_EVERY_REPEATED_COPY)
         elif load.copies:  # rowid lookups, not a scan of every row
             self.db.execute("CREATE TABLE scratch.bulk_copies (r INTEGER PRIMARY KEY)")
             self.db.executemany(
@@ -397,7 +398,7 @@ class AgentStore:
             try:
                 self.db.execute(unique[DEDUP_INDEX]["sql"])
             except sqlite3.IntegrityError:  # a copy the body did not name: scan every key
-                self._drop_worse_copies(f"dedup_key IN ({_EVERY_REPEATED_KEY})")
+                self._drop_worse_copies(_EVERY_REPEATED_COPY)
                 self.db.execute(unique[DEDUP_INDEX]["sql"])
             try:
                 self.db.execute(unique[TOOL_KEY_INDEX]["sql"])
